@@ -1,0 +1,53 @@
+# The two commands of the README: `make demo` and `make test`.  Everything else is
+# a step they run; each step is idempotent and cheap when already done.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN     := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: demo test setup system venv prompts asterisk-up asterisk-down serve lint typecheck pytest bench clean
+
+demo: setup asterisk-up
+	scripts/demo
+
+test: setup asterisk-up lint typecheck pytest
+
+setup: system venv prompts
+
+system:
+	scripts/install-system-packages
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+prompts: venv
+	$(BIN)/hotline prompts build
+
+asterisk-up: prompts
+	scripts/asterisk-sandbox up
+
+asterisk-down:
+	scripts/asterisk-sandbox down
+
+serve: setup asterisk-up
+	$(BIN)/hotline serve
+
+lint: venv
+	$(BIN)/ruff check telephony crm tests bench
+	$(BIN)/ruff format --check telephony crm tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv
+	HOTLINE_KEEP_ASTERISK=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup asterisk-up
+	$(BIN)/python bench/answer_latency.py --quick
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,345 @@
+"""The call log: what the telephony side writes about each call, and reads back.
+
+Every method is one short transaction on its own session, so a slow API reader never holds
+a lock a live call is waiting for. Writes are single statements wherever a race matters:
+SQLite cannot safely turn a read transaction into a write one under concurrency, and a
+single statement is also what makes "first close wins" hold on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from crm.exceptions import NotFound, StorageError
+from crm.models import Call, IvrStep, UTCDateTime
+
+INITIAL_STATE = "ringing"
+ENDED_STATE = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class IvrStepRecord:
+    """One IVR step as stored; ``seq`` counts from 0 within its call."""
+
+    seq: int
+    node: str
+    input: str
+    action: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """A call as stored, with its IVR path; detached from the database."""
+
+    id: int
+    channel_id: str
+    caller_number: str | None
+    caller_name: str | None
+    dialled_number: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ring_ms: int | None
+    greeting_played: bool
+    queue: str | None
+    queued_at: datetime | None
+    state: str
+    ended_at: datetime | None
+    end_reason: str | None
+    hangup_cause: int | None
+    hangup_cause_text: str | None
+    ivr_path: tuple[IvrStepRecord, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return _to_json(self)
+
+
+class CallLog:
+    """Repository of call records; the only code that touches the call tables."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def open_call(
+        self,
+        *,
+        channel_id: str,
+        caller_number: str | None,
+        caller_name: str | None,
+        dialled_number: str | None,
+        started_at: datetime,
+    ) -> int:
+        """Record a new call and return its id, or the id already recorded for the channel.
+
+        Idempotent so the service can re-adopt live channels after reconnecting to
+        Asterisk without knowing which ones it had already recorded. The insert is tried
+        first (a write needs no read snapshot) and the duplicate is looked up afterwards.
+        Asterisk sends an empty caller id when there is none; that is stored as None.
+        """
+        _require_aware("started_at", started_at)
+        statement = (
+            insert(Call)
+            .values(
+                channel_id=channel_id,
+                caller_number=caller_number or None,
+                caller_name=caller_name or None,
+                dialled_number=dialled_number or None,
+                started_at=started_at,
+                greeting_played=False,
+                state=INITIAL_STATE,
+            )
+            .returning(Call.id)
+        )
+        try:
+            async with self._sessions() as session, session.begin():
+                return (await session.execute(statement)).scalar_one()
+        except IntegrityError as err:
+            duplicate = err
+        except SQLAlchemyError as err:
+            raise StorageError("open_call failed") from err
+        async with self._transaction("open_call") as session:
+            existing = await session.scalar(select(Call.id).where(Call.channel_id == channel_id))
+        if existing is None:
+            raise StorageError("open_call failed") from duplicate
+        return existing
+
+    async def mark_answered(self, call_id: int, *, answered_at: datetime, ring_ms: int) -> None:
+        _require_aware("answered_at", answered_at)
+        await self._update("mark_answered", call_id, answered_at=answered_at, ring_ms=ring_ms)
+
+    async def mark_greeting_played(self, call_id: int) -> None:
+        await self._update("mark_greeting_played", call_id, greeting_played=True)
+
+    async def add_ivr_step(
+        self, call_id: int, *, node: str, input: str, action: str, at: datetime
+    ) -> None:
+        """Append a step to the call's IVR path.
+
+        The next ``seq`` is computed by the INSERT itself, so no read precedes the write;
+        two concurrent appends to one call cannot share a number (the unique
+        ``(call_id, seq)`` constraint rejects the loser on PostgreSQL).
+        """
+        _require_aware("at", at)
+        next_seq = (
+            select(func.coalesce(func.max(IvrStep.seq) + 1, 0))
+            .where(IvrStep.call_id == call_id)
+            .correlate(None)
+            .scalar_subquery()
+        )
+        source = select(
+            Call.id,
+            next_seq,
+            literal(node, String()),
+            literal(input, String()),
+            literal(action, String()),
+            literal(at, UTCDateTime()),
+        ).where(Call.id == call_id)
+        statement = (
+            insert(IvrStep)
+            .from_select(["call_id", "seq", "node", "input", "action", "at"], source)
+            .returning(IvrStep.id)
+        )
+        async with self._transaction("add_ivr_step") as session:
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                raise NotFound("call", call_id)
+
+    async def set_queue(self, call_id: int, *, queue: str, at: datetime) -> None:
+        _require_aware("at", at)
+        await self._update("set_queue", call_id, queue=queue, queued_at=at)
+
+    async def set_state(self, call_id: int, state: str) -> None:
+        """Record the call's current state; ignored once the call is closed.
+
+        Telephony events can arrive after the hang-up that closed the call; letting them
+        through would make an ended call look live again.
+        """
+        statement = (
+            update(Call)
+            .where(Call.id == call_id, Call.ended_at.is_(None))
+            .values(state=state)
+            .returning(Call.id)
+        )
+        async with self._transaction("set_state") as session:
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                await _require_call(session, call_id)
+
+    async def close_call(
+        self,
+        call_id: int,
+        *,
+        ended_at: datetime,
+        reason: str,
+        cause: int | None = None,
+        cause_text: str | None = None,
+    ) -> bool:
+        """Mark the call ended; return False if something else had already closed it.
+
+        A hang-up event, a restart reconciliation and a holding timeout can all try to
+        close the same call; the first one's reason is the true one, so the update only
+        matches a row that is still open and only one closer can match it.
+        """
+        _require_aware("ended_at", ended_at)
+        statement = (
+            update(Call)
+            .where(Call.id == call_id, Call.ended_at.is_(None))
+            .values(
+                ended_at=ended_at,
+                end_reason=reason,
+                hangup_cause=cause,
+                hangup_cause_text=cause_text,
+                state=ENDED_STATE,
+            )
+            .returning(Call.id)
+        )
+        async with self._transaction("close_call") as session:
+            if (await session.execute(statement)).scalar_one_or_none() is not None:
+                return True
+            await _require_call(session, call_id)
+            return False
+
+    async def find_open_by_channel(self, channel_id: str) -> CallRecord | None:
+        found = await self._select(
+            "find_open_by_channel", Call.channel_id == channel_id, Call.ended_at.is_(None)
+        )
+        return found[0] if found else None
+
+    async def open_calls(self) -> builtins.list[CallRecord]:
+        """Calls not yet closed, oldest first; after a restart each is live or lost."""
+        return await self._select("open_calls", Call.ended_at.is_(None))
+
+    async def get(self, call_id: int) -> CallRecord:
+        found = await self._select("get", Call.id == call_id)
+        if not found:
+            raise NotFound("call", call_id)
+        return found[0]
+
+    async def list(
+        self,
+        *,
+        caller: str | None = None,
+        queue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[CallRecord], int]:
+        """One page of calls, newest first, and how many calls match in all.
+
+        ``since`` is inclusive and ``until`` exclusive, so consecutive windows neither
+        overlap nor leave gaps.
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must not be negative: {limit}, {offset}")
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if caller is not None:
+            conditions.append(Call.caller_number == caller)
+        if queue is not None:
+            conditions.append(Call.queue == queue)
+        if since is not None:
+            _require_aware("since", since)
+            conditions.append(Call.started_at >= since)
+        if until is not None:
+            _require_aware("until", until)
+            conditions.append(Call.started_at < until)
+        page = (
+            select(Call)
+            .where(*conditions)
+            .options(selectinload(Call.ivr_steps))
+            .order_by(Call.started_at.desc(), Call.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._transaction("list") as session:
+            total = await session.scalar(select(func.count()).select_from(Call).where(*conditions))
+            calls = (await session.scalars(page)).all()
+        return [_record(call) for call in calls], total or 0
+
+    async def _update(self, operation: str, call_id: int, **values: Any) -> None:
+        statement = update(Call).where(Call.id == call_id).values(**values).returning(Call.id)
+        async with self._transaction(operation) as session:
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                raise NotFound("call", call_id)
+
+    async def _select(
+        self, operation: str, *conditions: ColumnElement[bool]
+    ) -> builtins.list[CallRecord]:
+        statement = (
+            select(Call)
+            .where(*conditions)
+            .options(selectinload(Call.ivr_steps))
+            .order_by(Call.started_at, Call.id)
+        )
+        async with self._transaction(operation) as session:
+            calls = (await session.scalars(statement)).all()
+        return [_record(call) for call in calls]
+
+    @asynccontextmanager
+    async def _transaction(self, operation: str) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._sessions() as session, session.begin():
+                yield session
+        except SQLAlchemyError as err:
+            raise StorageError(f"{operation} failed") from err
+
+
+async def _require_call(session: AsyncSession, call_id: int) -> None:
+    if await session.scalar(select(Call.id).where(Call.id == call_id)) is None:
+        raise NotFound("call", call_id)
+
+
+def _require_aware(name: str, value: datetime) -> None:
+    """Refuse naive datetimes here, where the caller can see which argument was wrong."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
+
+
+def _record(call: Call) -> CallRecord:
+    return CallRecord(
+        id=call.id,
+        channel_id=call.channel_id,
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        dialled_number=call.dialled_number,
+        started_at=call.started_at,
+        answered_at=call.answered_at,
+        ring_ms=call.ring_ms,
+        greeting_played=call.greeting_played,
+        queue=call.queue,
+        queued_at=call.queued_at,
+        state=call.state,
+        ended_at=call.ended_at,
+        end_reason=call.end_reason,
+        hangup_cause=call.hangup_cause,
+        hangup_cause_text=call.hangup_cause_text,
+        ivr_path=tuple(
+            IvrStepRecord(seq=s.seq, node=s.node, input=s.input, action=s.action, at=s.at)
+            for s in call.ivr_steps
+        ),
+    )
+
+
+def _to_json(record: CallRecord | IvrStepRecord) -> dict[str, Any]:
+    return {f.name: _json_value(getattr(record, f.name)) for f in fields(record)}
+
+
+def _json_value(value: object) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, IvrStepRecord):
+        return value.to_json()
+    return value

@@ -1,0 +1,1 @@
+"""Call control for the resident hotline: the ARI application, call sessions and the IVR."""

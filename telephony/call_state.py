@@ -1,0 +1,48 @@
+"""The states of one hotline call and the events that move it between them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from telephony.transitions import Machine
+
+
+class CallState(StrEnum):
+    RINGING = "ringing"  # in Stasis, not yet answered
+    GREETING = "greeting"  # answered, company greeting playing
+    IVR = "ivr"  # walking the menu
+    ROUTING = "routing"  # choice made, routing announcement playing
+    HOLDING = "holding"  # waiting in the queue's holding bridge with music
+    FAREWELL = "farewell"  # we are ending the call politely (e.g. waited too long)
+    ENDED = "ended"
+
+
+class CallEvent(StrEnum):
+    ANSWERED = "answered"
+    GREETED = "greeted"
+    CHOSEN = "chosen"
+    HELD = "held"
+    WAIT_EXPIRED = "wait-expired"
+    HANGUP = "hangup"
+    FAILED = "failed"
+
+
+TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
+    (CallState.RINGING, CallEvent.ANSWERED): CallState.GREETING,
+    (CallState.GREETING, CallEvent.GREETED): CallState.IVR,
+    (CallState.IVR, CallEvent.CHOSEN): CallState.ROUTING,
+    (CallState.ROUTING, CallEvent.HELD): CallState.HOLDING,
+    (CallState.HOLDING, CallEvent.WAIT_EXPIRED): CallState.FAREWELL,
+    **{
+        (state, event): CallState.ENDED
+        for state in CallState
+        if state is not CallState.ENDED
+        for event in (CallEvent.HANGUP, CallEvent.FAILED)
+    },
+}
+
+
+def call_machine(
+    call_id: str, initial: CallState = CallState.RINGING
+) -> Machine[CallState, CallEvent]:
+    return Machine("call", TRANSITIONS, initial, call_id=call_id)

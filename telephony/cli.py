@@ -1,0 +1,137 @@
+"""The ``hotline`` command: serve, simulate a resident's call, build prompts, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from telephony.ari import AriClient, EventStream
+from telephony.config import Config, load_config
+from telephony.exceptions import HotlineError
+from telephony.logs import setup_logging
+from telephony.service import build_app, prompt_library
+from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Step, Wait
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hotline", description="Resident hotline (物业客服热线)")
+    parser.add_argument("--config", type=Path, help="TOML file (default config/hotline.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the ARI application and the HTTP API")
+    call = sub.add_parser("call", help="place a simulated resident's call into the hotline")
+    call.add_argument("--caller", default="13800138000", help="caller number ('' for none)")
+    call.add_argument("--name", default="模拟居民", help="caller name")
+    call.add_argument(
+        "--digits", default="2,1", help="comma-separated key presses, each after --pause seconds"
+    )
+    call.add_argument("--pause", type=float, default=2.0, help="seconds before each key press")
+    call.add_argument(
+        "--hold", type=float, default=5.0, help="seconds to stay on after the last key"
+    )
+    call.add_argument("--api", default=None, help="service URL to print the call record from")
+    prompts = sub.add_parser("prompts", help="prompt audio")
+    prompts.add_argument("action", choices=["build"])
+    sandbox = sub.add_parser("asterisk", help="the Asterisk sandbox (scripts/asterisk-sandbox)")
+    sandbox.add_argument("action", choices=["up", "down", "status", "restart", "cli", "root"])
+    sandbox.add_argument("rest", nargs="*")
+    args = parser.parse_args(argv)
+    setup_logging(verbose=args.verbose)
+
+    if args.command == "asterisk":
+        script = PROJECT / "scripts" / "asterisk-sandbox"
+        os.execv(str(script), [str(script), args.action, *args.rest])
+    try:
+        config = load_config(args.config)
+        if args.command == "serve":
+            web.run_app(build_app(config), host=config.http.host, port=config.http.port, print=None)
+        elif args.command == "prompts":
+            rendered = asyncio.run(prompt_library(config).build())
+            print(f"prompts: {len(rendered)} rendered into {config.prompts.dir}")
+        elif args.command == "call":
+            return asyncio.run(_simulate_call(config, args))
+    except HotlineError as err:
+        print(f"hotline: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
+    steps: list[Step] = []
+    for digit in [d.strip() for d in args.digits.split(",") if d.strip()]:
+        steps += [Wait(args.pause), Dtmf(digit)]
+    steps += [Wait(args.hold), HangUp()]
+    app = f"hotline-sim-{uuid.uuid4().hex[:6]}"
+    caller_id = f'"{args.name}" <{args.caller}>' if args.caller else None
+    started = datetime.now(UTC)
+    async with aiohttp.ClientSession() as http:
+        ari = AriClient(http, config.ari.url, config.ari.user, config.ari.password)
+        sim = ResidentSimulator(ari, app)
+
+        async def connected() -> None:
+            return None
+
+        stream = EventStream(
+            http,
+            config.ari.url,
+            config.ari.user,
+            config.ari.password,
+            [app],
+            on_event=sim.on_event,
+            on_connect=connected,
+        )
+        reader = asyncio.create_task(stream.run())
+        try:
+            await asyncio.wait_for(stream.connected.wait(), 10)
+            call = await sim.dial(caller_id)
+            print(
+                f"calling {sim.endpoint} as {caller_id or 'no caller id'}; "
+                f"hotline channel {call.hotline_leg}"
+            )
+            await sim.run(call, steps)
+            print("call ended")
+        finally:
+            reader.cancel()
+        if args.api:
+            record = await _closed_record(http, args.api, call.hotline_leg, since=started)
+            if record is None:
+                print("no closed call record found for this call", file=sys.stderr)
+                return 1
+            print(json.dumps(record, ensure_ascii=False, indent=2))
+    return 0
+
+
+async def _closed_record(
+    http: aiohttp.ClientSession, api: str, channel_id: str, *, since: datetime
+) -> dict[str, Any] | None:
+    """Poll the service's API until the record of this call is closed (at most 10 s)."""
+    for _ in range(100):
+        async with http.get(
+            f"{api}/api/calls", params={"since": since.isoformat(), "limit": "500"}
+        ) as resp:
+            items = (await resp.json())["items"]
+        mine = [c for c in items if c["channel_id"] == channel_id and c["ended_at"]]
+        if mine:
+            async with http.get(f"{api}/api/calls/{mine[0]['id']}") as resp:
+                return dict(await resp.json())
+        await asyncio.sleep(0.1)
+    return None
+
+
+if __name__ == "__main__":
+    logging.captureWarnings(True)
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Per-speaker call recording and retrieval (arrives with the recording issue)."""

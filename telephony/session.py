@@ -1,0 +1,289 @@
+"""One resident's call, from StasisStart to the closed record.
+
+The session's script reads top to bottom as the call goes: write the record, answer,
+greet, IVR, route, hold. Events for the channel arrive in ``inbox`` in the order Asterisk
+sent them. A hang-up is not an inbox event: it cancels the script wherever it is waiting,
+and the ``finally`` block closes the record with the reason, so no prompt, timer or
+database write can leave a call without an end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from crm.calls import CallLog
+from crm.clock import Clock
+from telephony.ari import AriClient, AriError, AriNotFound
+from telephony.ari.events import (
+    ChannelDestroyed,
+    ChannelDtmfReceived,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+)
+from telephony.ari.models import Channel, Playback
+from telephony.call_state import CallEvent, CallState, call_machine
+from telephony.config import Config
+from telephony.holding import HoldingArea
+from telephony.ivr.engine import IvrEngine, IvrStep
+from telephony.ivr.menu import Action, Menu
+from telephony.prompts import PromptLibrary
+
+log = logging.getLogger(__name__)
+
+
+class EndReason:
+    CALLER_HANGUP = "caller-hangup"
+    HOLDING_TIMEOUT = "holding-timeout"
+    SERVICE_ERROR = "service-error"
+    ASTERISK_RESTART = "asterisk-restart"
+    CHANNEL_LOST = "channel-lost"
+    SERVICE_RESTART = "service-restart"
+
+
+@dataclass(frozen=True)
+class SessionDeps:
+    """Everything a call needs, built once by the service and shared by all sessions."""
+
+    config: Config
+    ari: AriClient
+    call_log: CallLog
+    menu: Menu
+    prompts: PromptLibrary
+    holding: HoldingArea
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class Hangup:
+    reason: str
+    cause: int | None = None
+    cause_text: str | None = None
+
+
+class CallSession:
+    def __init__(
+        self,
+        channel: Channel,
+        deps: SessionDeps,
+        *,
+        adopted: bool = False,
+    ) -> None:
+        self.channel = channel
+        self.deps = deps
+        self.adopted = adopted
+        self.call_id: int | None = None
+        self.inbox: asyncio.Queue[Event] = asyncio.Queue()
+        self.machine = call_machine(channel.id)
+        self.hangup: Hangup | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+
+    @property
+    def state(self) -> CallState:
+        return self.machine.state
+
+    # -- events in ----------------------------------------------------------------
+    def deliver(self, event: Event) -> None:
+        """Called by the dispatcher for every event about this channel; never blocks."""
+        if isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
+            cause = getattr(event, "cause", None)
+            text = getattr(event, "cause_txt", None)
+            self.end(Hangup(EndReason.CALLER_HANGUP, cause, text or None))
+            return
+        self.inbox.put_nowait(event)
+
+    def end(self, hangup: Hangup) -> None:
+        """The channel is gone (or must be treated as gone): stop the script now."""
+        first = self.hangup is None
+        if self.hangup is None:
+            self.hangup = hangup
+        elif hangup.cause is not None and self.hangup.cause is None:
+            self.hangup = Hangup(self.hangup.reason, hangup.cause, hangup.cause_text)
+        # Cancel once only: a second cancel (StasisEnd after ChannelHangupRequest) would
+        # land in the ``finally`` that closes the record. And until the record exists the
+        # script is not interrupted: it checks ``hangup`` right after writing it, so even
+        # a call dropped at once leaves a closed record.
+        if first and self.call_id is not None and self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def start(self) -> asyncio.Task[None]:
+        self.task = asyncio.create_task(self.run(), name=f"call-{self.channel.id}")
+        return self.task
+
+    # -- the call's script ------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            await self._script()
+        except asyncio.CancelledError:
+            if self.hangup is None:  # service shutdown: leave the record open for re-adoption
+                raise
+        except AriNotFound:
+            self.hangup = self.hangup or Hangup(EndReason.CALLER_HANGUP)
+        except Exception:
+            log.exception(
+                "call failed", extra={"call_id": self.call_id, "channel_id": self.channel.id}
+            )
+            self.hangup = self.hangup or Hangup(EndReason.SERVICE_ERROR)
+            with contextlib.suppress(AriError):
+                await self.deps.ari.hangup(self.channel.id)
+        finally:
+            await self._close()
+            self.done.set()
+
+    async def _script(self) -> None:
+        d = self.deps
+        ch = self.channel
+        self.call_id = await d.call_log.open_call(
+            channel_id=ch.id,
+            caller_number=ch.caller_number or None,
+            caller_name=ch.caller_name or None,
+            dialled_number=ch.dialplan_exten or None,
+            started_at=ch.creationtime or d.clock.now(),
+        )
+        self.machine.call_id = str(self.call_id)
+        if self.hangup is not None:
+            return
+        if self.adopted:
+            await self._resume()
+            return
+        await d.ari.answer(ch.id)
+        answered_at = d.clock.now()
+        started = ch.creationtime or answered_at
+        ring_ms = max(0, round((answered_at - started).total_seconds() * 1000))
+        await d.call_log.mark_answered(self.call_id, answered_at=answered_at, ring_ms=ring_ms)
+        self._transition(CallEvent.ANSWERED)
+        await d.call_log.set_state(self.call_id, self.state)
+
+        greeting = await self.play(d.prompts.media("greeting"))
+        digit = await self.until_finished(greeting, barge_in=True)
+        await d.call_log.mark_greeting_played(self.call_id)
+        self._transition(CallEvent.GREETED)
+        await self._ivr_then_hold(first_digit=digit)
+
+    async def _resume(self) -> None:
+        """Pick a call back up after a reconnect or a service restart.
+
+        A caller already routed goes back to their holding bridge; anyone else hears the
+        menu again from the top, which is what a resident expects after a glitch.
+        """
+        assert self.call_id is not None
+        record = await self.deps.call_log.get(self.call_id)
+        if self.channel.state != "Up":
+            await self.deps.ari.answer(self.channel.id)
+        if record.queue:
+            self.machine = call_machine(str(self.call_id), CallState.ROUTING)
+            await self._hold(record.queue)
+        else:
+            self.machine = call_machine(str(self.call_id), CallState.IVR)
+            await self._ivr_then_hold(first_digit=None)
+
+    async def _ivr_then_hold(self, first_digit: str | None) -> None:
+        d = self.deps
+        assert self.call_id is not None
+        await d.call_log.set_state(self.call_id, CallState.IVR)
+        engine = IvrEngine(d.menu, d.prompts, self, self._record_step)
+        action: Action = await engine.run(first_digit)
+        queue = action.queue or "operator"
+        self._transition(CallEvent.CHOSEN)
+        await d.call_log.set_queue(self.call_id, queue=queue, at=d.clock.now())
+        route = await self.play(d.prompts.media(f"route_{queue}"))
+        await self.until_finished(route, barge_in=False)
+        await self._hold(queue)
+
+    async def _hold(self, queue: str) -> None:
+        d = self.deps
+        assert self.call_id is not None
+        await d.holding.admit(queue, self.channel.id)
+        self._transition(CallEvent.HELD)
+        await d.call_log.set_state(self.call_id, self.state)
+        await self.drain(d.config.holding.max_wait_s)
+        # Nobody took the call in time: apologise, promise a reply, and end it.
+        self._transition(CallEvent.WAIT_EXPIRED)
+        await d.holding.release(queue, self.channel.id)
+        bye = await self.play(d.prompts.media("hold_timeout"))
+        await self.until_finished(bye, barge_in=False)
+        self.hangup = Hangup(EndReason.HOLDING_TIMEOUT)
+        await d.ari.hangup(self.channel.id)
+
+    async def _record_step(self, step: IvrStep) -> None:
+        assert self.call_id is not None
+        await self.deps.call_log.add_ivr_step(
+            self.call_id, node=step.node, input=step.input, action=step.action, at=step.at
+        )
+
+    async def _close(self) -> None:
+        if self.call_id is None or self.hangup is None:
+            return
+        if self.machine.can(CallEvent.HANGUP):
+            self._transition(CallEvent.HANGUP)
+        try:
+            await self.deps.call_log.close_call(
+                self.call_id,
+                ended_at=self.deps.clock.now(),
+                reason=self.hangup.reason,
+                cause=self.hangup.cause,
+                cause_text=self.hangup.cause_text,
+            )
+        except Exception:
+            # Left open, the record is closed by the next reconciliation.
+            log.exception("could not close call record", extra={"call_id": self.call_id})
+
+    def _transition(self, event: CallEvent) -> None:
+        self.machine.apply(event)
+
+    # -- channel I/O the IVR uses -----------------------------------------------------
+    def now(self) -> datetime:
+        return self.deps.clock.now()
+
+    async def play(self, media: str | list[str]) -> Playback:
+        return await self.deps.ari.play(self.channel.id, media)
+
+    async def stop(self, playback: Playback) -> None:
+        with contextlib.suppress(AriNotFound):  # it may just have finished
+            await self.deps.ari.stop_playback(playback.id)
+
+    async def next_event(self, timeout_s: float | None) -> Event | None:
+        """The next event for this channel, or None when ``timeout_s`` passes first."""
+        if timeout_s is not None and timeout_s <= 0:
+            return self.inbox.get_nowait() if not self.inbox.empty() else None
+        try:
+            return await asyncio.wait_for(self.inbox.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+    def pending_digit(self) -> str | None:
+        """A digit typed ahead before a prompt started; stale playback events are dropped."""
+        while not self.inbox.empty():
+            event = self.inbox.get_nowait()
+            if isinstance(event, ChannelDtmfReceived):
+                return event.digit
+        return None
+
+    async def until_finished(self, playback: Playback, *, barge_in: bool) -> str | None:
+        """Wait for a playback to end; with barge-in a digit stops it and is returned."""
+        while True:
+            event = await self.next_event(None)
+            if isinstance(event, PlaybackFinished) and event.playback.id == playback.id:
+                if event.playback.state == "failed":
+                    log.error(
+                        "prompt failed to play: %s",
+                        playback.media_uri,
+                        extra={"call_id": self.call_id},
+                    )
+                return None
+            if barge_in and isinstance(event, ChannelDtmfReceived):
+                await self.stop(playback)
+                return event.digit
+
+    async def drain(self, seconds: float) -> None:
+        """Let ``seconds`` pass, discarding events (digits pressed while on hold)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            await self.next_event(left)

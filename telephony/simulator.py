@@ -1,0 +1,136 @@
+"""Simulated residents: real calls into the hotline through Asterisk Local channels.
+
+For demos and tests. Each call is ``Local/400@from-residents`` originated into our own
+Stasis application: Asterisk runs the hotline's dialplan on the ``;2`` leg exactly as for
+a SIP caller, and we hold the ``;1`` leg, from which the resident's script plays audio,
+sends DTMF (``POST /channels/{id}/dtmf``) and hangs up. The ``;2`` leg's id is chosen
+here, so the caller knows which call record is theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from telephony.ari import AriClient, AriError
+from telephony.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    digits: str
+    between_ms: int = 150
+    duration_ms: int = 120
+
+
+@dataclass(frozen=True)
+class Play:
+    media: str  # e.g. sound:hotline/greeting; waits until it has finished
+
+
+@dataclass(frozen=True)
+class HangUp:
+    pass
+
+
+Step = Wait | Dtmf | Play | HangUp
+
+
+@dataclass
+class SimulatedCall:
+    resident_leg: str  # ;1, ours
+    hotline_leg: str  # ;2, the channel the hotline answers and records
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    events: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+
+
+class ResidentSimulator:
+    """Many simulated residents on one ARI application; route events with ``on_event``."""
+
+    def __init__(
+        self, ari: AriClient, app: str, *, extension: str = "400", context: str = "from-residents"
+    ) -> None:
+        self.ari = ari
+        self.app = app
+        self.endpoint = f"Local/{extension}@{context}"
+        self._calls: dict[str, SimulatedCall] = {}
+
+    def on_event(self, event: Event) -> None:
+        call = self._calls.get(event.channel_id or "")
+        if call is None:
+            return
+        if isinstance(event, StasisStart):
+            call.answered.set()
+        elif isinstance(event, ChannelHangupRequest | StasisEnd | ChannelDestroyed):
+            call.ended.set()
+        call.events.put_nowait(event)
+
+    async def dial(
+        self, caller_id: str | None = None, *, ring_timeout_s: int = 30
+    ) -> SimulatedCall:
+        """Place a call; returns at once, before the hotline answers."""
+        ours, theirs = f"sim-{uuid.uuid4().hex[:12]}", f"res-{uuid.uuid4().hex[:12]}"
+        call = SimulatedCall(resident_leg=ours, hotline_leg=theirs)
+        self._calls[ours] = call
+        try:
+            await self.ari.originate(
+                self.endpoint,
+                app=self.app,
+                caller_id=caller_id,
+                timeout_s=ring_timeout_s,
+                channel_id=ours,
+                other_channel_id=theirs,
+            )
+        except AriError:
+            del self._calls[ours]
+            raise
+        return call
+
+    async def run(
+        self, call: SimulatedCall, steps: Sequence[Step], *, answer_timeout_s: float = 15.0
+    ) -> None:
+        """Wait for the answer, then play the resident's part of the conversation."""
+        await asyncio.wait_for(call.answered.wait(), answer_timeout_s)
+        for step in steps:
+            if call.ended.is_set():
+                return
+            match step:
+                case Wait(seconds):
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(call.ended.wait(), seconds)
+                case Dtmf(digits, between, duration):
+                    await self.ari.send_dtmf(
+                        call.resident_leg, digits, between_ms=between, duration_ms=duration
+                    )
+                case Play(media):
+                    playback = await self.ari.play(call.resident_leg, media)
+                    await self._until_finished(call, playback.id)
+                case HangUp():
+                    with contextlib.suppress(AriError):
+                        await self.ari.hangup(call.resident_leg)
+                    await call.ended.wait()
+
+    async def _until_finished(self, call: SimulatedCall, playback_id: str) -> None:
+        while not call.ended.is_set():
+            event = await call.events.get()
+            if isinstance(event, PlaybackFinished) and event.playback.id == playback_id:
+                return
+
+    def forget(self, call: SimulatedCall) -> None:
+        self._calls.pop(call.resident_leg, None)

@@ -1,0 +1,107 @@
+"""Our HTTP server: health, the OpenAPI document, prompt audio, and the CRM's API.
+
+Asterisk may fetch prompts from ``/prompts/{name}.wav`` (media ``sound:http://…``) when
+it runs on another host than the service; in the sandbox it plays installed copies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from crm.http import add_call_routes, calls_openapi_paths, calls_openapi_schemas
+from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
+
+PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def add_service_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/prompts/{name}.wav", prompt_audio)
+    add_call_routes(app)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Ready means: the ARI event stream is up, so new calls will be answered."""
+    status = request.app[STREAM_STATUS]
+    stasis = request.app[STASIS]
+    ready = status.connected and not stasis.replaced
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not-ready",
+        "ari": {
+            "connected": status.connected,
+            "connects": status.connects,
+            "last_connected_at": status.last_connected_at.isoformat()
+            if status.last_connected_at
+            else None,
+            "last_error": status.last_error,
+            "retry_in_s": status.retry_in_s,
+            "application_replaced": stasis.replaced,
+        },
+        "asterisk_started_at": stasis.asterisk_started_at.isoformat()
+        if stasis.asterisk_started_at
+        else None,
+        "live_calls": len(stasis.sessions),
+    }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def prompt_audio(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    prompts = request.app[PROMPTS]
+    if not PROMPT_NAME.match(name) or name not in prompts.texts or not prompts.path(name).exists():
+        return web.json_response(
+            {
+                "error_id": "prompt-not-found",
+                "message": f"no prompt audio named {name!r}",
+                "details": {"name": name},
+            },
+            status=404,
+        )
+    return web.FileResponse(prompts.path(name), headers={"Content-Type": "audio/wav"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{config.company.name} resident hotline API",
+            "version": "0.1.0",
+            "description": "Call records of the 24-hour resident hotline (物业客服热线).",
+        },
+        "paths": {
+            "/healthz": {
+                "get": {
+                    "summary": "Service health: whether the ARI event stream is connected.",
+                    "responses": {
+                        "200": {"description": "Ready: calls are being answered."},
+                        "503": {"description": "Not ready: ARI is not connected; retrying."},
+                    },
+                }
+            },
+            "/prompts/{name}.wav": {
+                "get": {
+                    "summary": "Prompt audio (8 kHz mono WAV) for Asterisk's sound:http:// media.",
+                    "parameters": [
+                        {
+                            "name": "name",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {"description": "WAV audio"},
+                        "404": {"description": "No such prompt"},
+                    },
+                }
+            },
+            **calls_openapi_paths(),
+        },
+        "components": {"schemas": calls_openapi_schemas()},
+    }
+    return web.json_response(doc)

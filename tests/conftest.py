@@ -1,0 +1,173 @@
+"""Fixtures that start the real parts: the Asterisk sandbox, the service, residents.
+
+The sandbox is the project's own (scripts/asterisk-sandbox), started once per test
+session with the config/asterisk samples. Each test gets its own database file and its
+own in-process service; when a test ends every channel still up is hung up, so the
+next test's service does not re-adopt someone else's call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from crm.http import CALL_LOG
+from telephony.appkeys import STASIS
+from telephony.ari import AriClient, AriError, EventStream
+from telephony.config import Config, DatabaseConfig, load_config
+from telephony.service import build_app, prompt_library
+from telephony.simulator import ResidentSimulator
+from tests.polling import eventually
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
+LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
+
+
+def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SANDBOX), *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def base_config() -> Config:
+    return load_config(ROOT / "config" / "hotline.toml", env={})
+
+
+@pytest.fixture(scope="session")
+def asterisk(base_config: Config) -> Iterator[Config]:
+    """A running Asterisk 22 with our config and prompts installed.
+
+    One sandbox serves the machine and our service owns the ARI application name, so
+    test runs (and benchmarks) take a lock on it rather than stealing calls from each other.
+    """
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        asyncio.run(prompt_library(base_config).build())
+        sandbox("up")
+        yield base_config
+        if os.environ.get("HOTLINE_KEEP_ASTERISK") != "1":
+            sandbox("down")
+
+
+@pytest.fixture
+def config(asterisk: Config, tmp_path: Path) -> Config:
+    url = os.environ.get("HOTLINE_TEST_DB_URL") or f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+    return dataclasses.replace(asterisk, database=DatabaseConfig(url=url))
+
+
+@dataclasses.dataclass
+class Hotline:
+    """The service under test, in this process, plus a client for its HTTP API."""
+
+    client: TestClient[web.Request, web.Application]
+    app: web.Application
+
+    async def get(self, path: str, **params: Any) -> tuple[int, Any]:
+        async with self.client.get(path, params=params) as resp:
+            return resp.status, await resp.json()
+
+    async def record(
+        self, channel_id: str, *, ended: bool = True, timeout_s: float = 30
+    ) -> dict[str, Any]:
+        """The call record for a channel, via the API, once it is (optionally) closed."""
+
+        async def find() -> dict[str, Any] | None:
+            status, body = await self.get("/api/calls", limit="500")
+            assert status == 200, body
+            for item in body["items"]:
+                if item["channel_id"] == channel_id and (item["ended_at"] or not ended):
+                    status, full = await self.get(f"/api/calls/{item['id']}")
+                    assert status == 200
+                    return dict(full)
+            return None
+
+        return await eventually(find, timeout_s=timeout_s, what=f"call record for {channel_id}")
+
+
+async def hang_up_everything(ari: AriClient) -> None:
+    for channel in await ari.list_channels():
+        with contextlib.suppress(AriError):
+            await ari.hangup(channel.id)
+
+    async def none_left() -> bool:
+        return not await ari.list_channels()
+
+    await eventually(none_left, timeout_s=15, what="all channels hung up")
+
+
+@pytest.fixture
+async def ari(asterisk: Config) -> AsyncIterator[AriClient]:
+    async with aiohttp.ClientSession() as http:
+        yield AriClient(http, asterisk.ari.url, asterisk.ari.user, asterisk.ari.password)
+
+
+@pytest.fixture
+def make_hotline(aiohttp_client: Callable[..., Any], ari: AriClient) -> Callable[[Config], Any]:
+    async def start(config: Config) -> Hotline:
+        await hang_up_everything(ari)
+        app = build_app(config)
+        client = await aiohttp_client(app)
+        hotline = Hotline(client, app)
+
+        async def ready() -> bool:
+            status, _ = await hotline.get("/healthz")
+            return status == 200
+
+        await eventually(ready, timeout_s=15, what="service ready")
+        return hotline
+
+    return start
+
+
+@pytest.fixture
+async def hotline(
+    make_hotline: Callable[[Config], Any], config: Config, ari: AriClient
+) -> AsyncIterator[Hotline]:
+    service: Hotline = await make_hotline(config)
+    yield service
+    await hang_up_everything(ari)
+
+    async def sessions_done() -> bool:
+        return not service.app[STASIS].sessions
+
+    await eventually(sessions_done, timeout_s=15, what="call sessions finished")
+    assert CALL_LOG in service.app
+
+
+@pytest.fixture
+async def residents(asterisk: Config, ari: AriClient) -> AsyncIterator[ResidentSimulator]:
+    """Simulated residents on their own ARI application (Local channels into 400)."""
+    app = f"residents-{uuid.uuid4().hex[:6]}"
+    sim = ResidentSimulator(ari, app)
+
+    async def connected() -> None:
+        return None
+
+    async with aiohttp.ClientSession() as http:
+        stream = EventStream(
+            http,
+            asterisk.ari.url,
+            asterisk.ari.user,
+            asterisk.ari.password,
+            [app],
+            on_event=sim.on_event,
+            on_connect=connected,
+        )
+        task = asyncio.create_task(stream.run())
+        await asyncio.wait_for(stream.connected.wait(), 10)
+        yield sim
+        task.cancel()
