@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from telephony.ari import AriClient, AriError, AriNotFound
+from telephony.ari import AriClient, AriConflict, AriError, AriHttpError, AriNotFound
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,11 @@ class HoldingArea:
             self._ready.discard(bridge_id)
             await self._ensure(bridge_id)
             await self._ari.add_to_bridge(bridge_id, channel_id)
+        except AriHttpError:
+            # A re-adopted caller may still be in the bridge from before our restart.
+            bridge = await self._ari.get_bridge(bridge_id)
+            if channel_id not in bridge.channels:
+                raise
 
     async def release(self, queue: str, channel_id: str) -> None:
         with contextlib.suppress(AriError):
@@ -53,7 +58,9 @@ class HoldingArea:
         async with self._lock:
             if bridge_id in self._ready:
                 return
-            await self._ari.create_bridge(bridge_id, bridge_type="holding", name=bridge_id)
+            # AriConflict: made by an earlier run of the service, and Asterisk kept it.
+            with contextlib.suppress(AriConflict):
+                await self._ari.create_bridge(bridge_id, bridge_type="holding", name=bridge_id)
             await self._ari.start_bridge_moh(bridge_id, self._moh_class)
             self._ready.add(bridge_id)
             log.info("holding bridge ready: %s", bridge_id)

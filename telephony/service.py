@@ -18,7 +18,7 @@ from crm.calls import CallLog
 from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
-from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
+from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM, STREAM_STATUS
 from telephony.ari import AriClient, EventStream
 from telephony.config import Config
 from telephony.holding import HoldingArea
@@ -84,6 +84,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             )
             app[STASIS] = stasis
             app[STREAM_STATUS] = stream.status
+            app[STREAM] = stream
             task = asyncio.create_task(stream.run(), name="ari-events")
             log.info(
                 "hotline service for %s, ARI app %r at %s",
@@ -94,6 +95,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             try:
                 yield
             finally:
+                stasis.stopping = True
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

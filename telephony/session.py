@@ -37,11 +37,17 @@ from telephony.prompts import PromptLibrary
 log = logging.getLogger(__name__)
 
 
+# ast_softhangup() flag Asterisk sets on every channel when it shuts down.
+SOFTHANGUP_SHUTDOWN = 0x04
+
+
 class EndReason:
+    """Why a call ended, as stored in ``end_reason``."""
+
     CALLER_HANGUP = "caller-hangup"
     HOLDING_TIMEOUT = "holding-timeout"
     SERVICE_ERROR = "service-error"
-    ASTERISK_RESTART = "asterisk-restart"
+    ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
     CHANNEL_LOST = "channel-lost"
     SERVICE_RESTART = "service-restart"
 
@@ -83,6 +89,7 @@ class CallSession:
         self.hangup: Hangup | None = None
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
+        self.playing: Playback | None = None
 
     @property
     def state(self) -> CallState:
@@ -91,10 +98,16 @@ class CallSession:
     # -- events in ----------------------------------------------------------------
     def deliver(self, event: Event) -> None:
         """Called by the dispatcher for every event about this channel; never blocks."""
+        if isinstance(event, ChannelHangupRequest) and event.soft:
+            # A soft request carries Asterisk's reason flags, not a Q.850 cause; the
+            # hang-up itself follows. Only "Asterisk is shutting down" matters here.
+            if event.cause is not None and event.cause & SOFTHANGUP_SHUTDOWN:
+                self.end(Hangup(EndReason.ASTERISK_RESTART))
+            return
         if isinstance(event, ChannelHangupRequest | ChannelDestroyed | StasisEnd):
-            cause = getattr(event, "cause", None)
-            text = getattr(event, "cause_txt", None)
-            self.end(Hangup(EndReason.CALLER_HANGUP, cause, text or None))
+            cause = getattr(event, "cause", None) or None  # 0 means "not given"
+            text = getattr(event, "cause_txt", None) or None
+            self.end(Hangup(EndReason.CALLER_HANGUP, cause, text))
             return
         self.inbox.put_nowait(event)
 
@@ -242,7 +255,37 @@ class CallSession:
         return self.deps.clock.now()
 
     async def play(self, media: str | list[str]) -> Playback:
-        return await self.deps.ari.play(self.channel.id, media)
+        self.playing = await self.deps.ari.play(self.channel.id, media)
+        return self.playing
+
+    async def resync(self) -> None:
+        """After the event stream was down: learn whether the prompt we wait on ended.
+
+        A PlaybackFinished lost in the gap would leave the script waiting for it forever;
+        if Asterisk no longer knows the playback, it has finished, so say so.
+        """
+        playback = self.playing
+        if playback is None:
+            return
+        try:
+            await self.deps.ari.request("GET", f"/playbacks/{playback.id}")
+        except AriNotFound:
+            finished = Playback(
+                playback.id,
+                playback.media_uri,
+                playback.target_uri,
+                "done",
+                {**playback.raw, "state": "done"},
+            )
+            self.inbox.put_nowait(
+                PlaybackFinished(
+                    "PlaybackFinished",
+                    self.deps.config.ari.app,
+                    self.now(),
+                    {"resync": True},
+                    playback=finished,
+                )
+            )
 
     async def stop(self, playback: Playback) -> None:
         with contextlib.suppress(AriNotFound):  # it may just have finished

@@ -31,6 +31,7 @@ class StasisApp:
         self.sessions: dict[str, CallSession] = {}
         self.asterisk_started_at: datetime | None = None
         self.replaced = False
+        self.stopping = False
 
     # -- events -------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
@@ -77,6 +78,8 @@ class StasisApp:
         for channel_id, session in list(self.sessions.items()):
             if channel_id not in live:
                 session.end(Hangup(gone))
+            else:
+                await session.resync()
         for channel_id, channel in live.items():
             if channel_id not in self.sessions:
                 log.info("re-adopting call still in Stasis", extra={"channel_id": channel_id})
@@ -99,10 +102,13 @@ class StasisApp:
             log.info("closed call left open: %s", reason, extra={"call_id": record.id})
 
     def on_disconnect(self) -> None:
+        if self.stopping:
+            return
         log.warning("ARI events lost; %d live call(s) wait for the reconnect", len(self.sessions))
 
     async def shutdown(self) -> None:
         """Stop every session's script; their records stay open for re-adoption."""
+        self.stopping = True
         tasks = [s.task for s in self.sessions.values() if s.task is not None]
         for task in tasks:
             task.cancel()

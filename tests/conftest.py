@@ -116,18 +116,26 @@ async def ari(asterisk: Config) -> AsyncIterator[AriClient]:
 
 
 @pytest.fixture
-def make_hotline(aiohttp_client: Callable[..., Any], ari: AriClient) -> Callable[[Config], Any]:
-    async def start(config: Config) -> Hotline:
-        await hang_up_everything(ari)
+def make_hotline(aiohttp_client: Callable[..., Any], ari: AriClient) -> Callable[..., Any]:
+    """Start the service in this process.
+
+    ``fresh`` hangs up every channel first so no earlier call is re-adopted; a test of
+    re-adoption passes ``fresh=False``. ``ready=False`` returns without waiting for ARI.
+    """
+
+    async def start(config: Config, *, fresh: bool = True, ready: bool = True) -> Hotline:
+        if fresh:
+            await hang_up_everything(ari)
         app = build_app(config)
         client = await aiohttp_client(app)
         hotline = Hotline(client, app)
 
-        async def ready() -> bool:
+        async def is_ready() -> bool:
             status, _ = await hotline.get("/healthz")
             return status == 200
 
-        await eventually(ready, timeout_s=15, what="service ready")
+        if ready:
+            await eventually(is_ready, timeout_s=15, what="service ready")
         return hotline
 
     return start
@@ -166,8 +174,23 @@ async def residents(asterisk: Config, ari: AriClient) -> AsyncIterator[ResidentS
             [app],
             on_event=sim.on_event,
             on_connect=connected,
+            backoff_initial_s=0.1,
+            backoff_max_s=0.5,
         )
         task = asyncio.create_task(stream.run())
         await asyncio.wait_for(stream.connected.wait(), 10)
         yield sim
         task.cancel()
+
+
+async def app_registered(ari: AriClient, app: str) -> None:
+    """Wait until an ARI application's websocket is connected (e.g. after a restart)."""
+
+    async def registered() -> bool:
+        try:
+            await ari.request("GET", f"/applications/{app}")
+        except AriError:
+            return False
+        return True
+
+    await eventually(registered, timeout_s=30, what=f"ARI application {app} registered")
