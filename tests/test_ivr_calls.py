@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import re
 import wave
 from collections.abc import Callable
@@ -19,16 +20,30 @@ import pytest
 
 from telephony.config import Config, IvrConfig
 from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Wait
+from tests.audio import best_match
 from tests.conftest import ROOT, Hotline
 from tests.polling import eventually
 
 
 async def test_call_is_answered_within_the_first_ring_and_greeted(
-    hotline: Hotline, residents: ResidentSimulator, base_config
+    hotline: Hotline, residents: ResidentSimulator, base_config: Config
 ) -> None:
-    """The record shows the call answered before the first ring ended and the greeting played."""
+    """Answered before the first ring ended; the first thing the caller hears is the greeting."""
+    greeting = base_config.prompts.dir / "greeting.wav"
+    greeting_s = wav_seconds(greeting)
     call = await residents.dial('"张三" <13912345678>')
-    await residents.run(call, [Wait(8), HangUp()])
+    await asyncio.wait_for(call.answered.wait(), 10)
+    # What the resident's phone receives, recorded on their leg of the call.
+    heard = f"heard-{call.resident_leg}"
+    await residents.ari.record(
+        call.resident_leg, heard, max_duration_s=math.ceil(greeting_s) + 1, if_exists="overwrite"
+    )
+    await residents.run(call, [Wait(greeting_s + 1.5), HangUp()])
+    audio = await residents.ari.stored_recording(heard)
+    await residents.ari.delete_stored_recording(heard)
+    assert best_match(audio, greeting) > 0.8
+    assert best_match(audio, base_config.prompts.dir / "main.wav") < 0.5
+
     record = await hotline.record(call.hotline_leg)
     assert record["answered_at"] is not None
     assert 0 <= record["ring_ms"] < base_config.ring.first_ring_ends_ms

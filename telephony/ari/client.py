@@ -170,6 +170,22 @@ class AriClient:
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{name}/stop")
 
+    async def stored_recording(self, name: str) -> bytes:
+        """The audio of a finished recording, fetched over HTTP so Asterisk may be remote."""
+        path = f"/recordings/stored/{name}/file"
+        try:
+            async with self._session.get(
+                f"{self.base_url}{path}", headers=self._headers, timeout=self._timeout
+            ) as resp:
+                if resp.status >= 400:
+                    raise _http_error(resp.status, "GET", path, await resp.text())
+                return await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise AriUnavailable(f"GET {path}: {type(err).__name__}: {err}") from err
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self.request("DELETE", f"/recordings/stored/{name}")
+
     # -- bridges ----------------------------------------------------------------------
     async def create_bridge(
         self, bridge_id: str, *, bridge_type: str = "mixing", name: str | None = None

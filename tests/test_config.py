@@ -1,0 +1,150 @@
+"""A bad configuration stops the service at start, naming the file, the key and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from telephony.config import load_config
+from telephony.exceptions import ConfigError
+from telephony.ivr.menu import ActionKind, load_menu
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_config_and_menu_load() -> None:
+    """The files in config/ are valid and give the sandbox defaults."""
+    config = load_config(ROOT / "config" / "hotline.toml", env={})
+    assert config.ari.url == "http://127.0.0.1:8088/ari"
+    assert config.ari.app == "hotline"
+    assert config.http.port == 8080
+    assert config.ring.first_ring_ends_ms == 1000
+    assert config.ring.rings_deadline_ms == 11000  # three rings of a 1 s on / 4 s off cadence
+    menu = load_menu(config.ivr.menu)
+    main = menu.node(menu.root)
+    assert {k: str(a) for k, a in main.options.items()} == {
+        "1": "queue:inquiry",
+        "2": "submenu:repair",
+        "3": "queue:complaint",
+        "9": "emergency",
+        "0": "operator",
+        "*": "repeat",
+    }
+    assert "{company}" in menu.prompts["greeting"]
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    """HOTLINE_* variables win over the file, and are validated like it."""
+    path = write(tmp_path, "h.toml", "[http]\nport = 8080\n")
+    config = load_config(
+        path,
+        env={
+            "HOTLINE_HTTP_PORT": "9090",
+            "HOTLINE_ARI_URL": "http://10.0.0.5:8088/ari/",
+            "HOTLINE_ARI_PASSWORD": "s3cret",
+            "HOTLINE_DB_URL": "postgresql+asyncpg://h@localhost/h",
+        },
+    )
+    assert config.http.port == 9090
+    assert config.ari.url == "http://10.0.0.5:8088/ari"
+    assert config.database.url == "postgresql+asyncpg://h@localhost/h"
+    assert "s3cret" not in repr(config)  # never printed with the config
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ("[http]\nport = 70000\n", "http.port", "between 0 and 65535"),
+        ('[http]\nport = "x"\n', "http.port", "expected an integer"),
+        ('[ari]\nurl = "127.0.0.1:8088"\n', "ari.url", "http://"),
+        ('[ari]\npasword = "x"\n', "ari.pasword", "unknown key"),
+        ("[telephone]\nx = 1\n", "telephone", "unknown section"),
+        ("[ring]\non_ms = 10\n", "ring.on_ms", ">= 100"),
+        ('[company]\nname = ""\n', "company.name", "must not be empty"),
+        ("[ari]\nreconnect_initial_s = 5\nreconnect_max_s = 1\n", "ari.reconnect_max_s", "below"),
+        ("[http\n", "-", "not valid TOML"),
+    ],
+)
+def test_bad_values_name_file_key_and_reason(
+    tmp_path: Path, text: str, key: str, reason: str
+) -> None:
+    """Each bad value is refused with where it is and why."""
+    path = write(tmp_path, "bad.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert caught.value.source == str(path)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
+
+
+def test_a_missing_config_file_named_explicitly_is_an_error(tmp_path: Path) -> None:
+    """Pointing HOTLINE_CONFIG at a file that is not there fails instead of using defaults."""
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(None, env={"HOTLINE_CONFIG": str(tmp_path / "nope.toml")})
+
+
+MENU_OK = """
+[prompts]
+greeting = "您好"
+invalid = "错"
+no_input = "没"
+hold_timeout = "忙"
+route_operator = "人工"
+route_inquiry = "咨询"
+top = "请选择"
+[menu]
+root = "top"
+[menu.nodes.top]
+prompt = "top"
+[menu.nodes.top.options]
+"1" = "queue:inquiry"
+"0" = "operator"
+"""
+
+
+def test_a_minimal_menu_loads(tmp_path: Path) -> None:
+    """Defaults fill timeout and retries; the queues a menu reaches are known."""
+    menu = load_menu(write(tmp_path, "ivr.toml", MENU_OK))
+    node = menu.node("top")
+    assert node.timeout_s == 6.0
+    assert node.max_retries == 2
+    assert node.options["1"].kind is ActionKind.QUEUE
+    assert menu.queues == {"inquiry", "operator"}
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "reason"),
+    [
+        (
+            ('"1" = "queue:inquiry"', '"1" = "submenu:nowhere"'),
+            "menu.nodes.top.options.1",
+            "no node",
+        ),
+        (('"1" = "queue:inquiry"', '"1" = "dance"'), "menu.nodes.top.options.1", "unknown action"),
+        (('"1" = "queue:inquiry"', '"X" = "operator"'), "menu.nodes.top.options.X", "not a DTMF"),
+        (
+            ('"1" = "queue:inquiry"', '"1" = "queue:repair"'),
+            "menu.nodes.top.options.1",
+            "route_repair",
+        ),
+        (('prompt = "top"', 'prompt = "missing"'), "menu.nodes.top.prompt", "no prompt text"),
+        (('root = "top"', 'root = "start"'), "menu.root", "no node"),
+        (('greeting = "您好"\n', ""), "prompts.greeting", "missing"),
+    ],
+)
+def test_menu_mistakes_are_caught_before_the_first_call(
+    tmp_path: Path, change: tuple[str, str], key: str, reason: str
+) -> None:
+    """A menu that could strand a caller is refused at start with the key at fault."""
+    path = write(tmp_path, "ivr.toml", MENU_OK.replace(*change))
+    with pytest.raises(ConfigError) as caught:
+        load_menu(path)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
