@@ -5,7 +5,7 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup system venv prompts asterisk-up asterisk-down serve lint typecheck pytest bench clean
+.PHONY: demo test setup system venv prompts asterisk-up asterisk-down postgres-up serve lint typecheck pytest bench clean
 
 demo: setup asterisk-up
 	scripts/demo
@@ -33,6 +33,9 @@ asterisk-up: prompts
 asterisk-down:
 	scripts/asterisk-sandbox down
 
+postgres-up:
+	scripts/test-postgres up
+
 serve: setup asterisk-up
 	$(BIN)/hotline serve
 
@@ -43,8 +46,11 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# PostgreSQL runs for the length of the tests; the Asterisk fixture stops the sandbox
+# at the end (HOTLINE_KEEP_ASTERISK=1 keeps it for the next run).
 pytest: venv
-	HOTLINE_KEEP_ASTERISK=1 $(BIN)/pytest $(PYTEST_ARGS)
+	url=$$(scripts/test-postgres up) && \
+	  { HOTLINE_TEST_PG_URL=$$url $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; scripts/test-postgres down; exit $$rc; }
 
 bench: setup asterisk-up
 	$(BIN)/python bench/answer_latency.py --quick

@@ -29,6 +29,7 @@ from telephony.ari.events import (
 from telephony.ari.models import Channel, Playback
 from telephony.call_state import CallEvent, CallState, call_machine
 from telephony.config import Config
+from telephony.hangup_causes import cause_text
 from telephony.holding import HoldingArea
 from telephony.ivr.engine import IvrEngine, IvrStep
 from telephony.ivr.menu import Action, Menu
@@ -241,7 +242,7 @@ class CallSession:
                 ended_at=self.deps.clock.now(),
                 reason=self.hangup.reason,
                 cause=self.hangup.cause,
-                cause_text=self.hangup.cause_text,
+                cause_text=self.hangup.cause_text or cause_text(self.hangup.cause),
             )
         except Exception:
             # Left open, the record is closed by the next reconciliation.

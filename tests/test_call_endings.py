@@ -20,7 +20,8 @@ async def test_hanging_up_during_the_greeting_closes_the_record(
     assert record["queue"] is None
     assert record["state"] == "ended"
     assert record["end_reason"] == "caller-hangup"
-    assert record["hangup_cause"] is not None
+    assert record["hangup_cause"] == 16
+    assert record["hangup_cause_text"] == "Normal Clearing"
 
 
 async def test_hanging_up_inside_a_submenu_keeps_the_path_so_far(

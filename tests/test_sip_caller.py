@@ -276,7 +276,7 @@ async def test_a_sip_caller_is_answered_greeted_and_routed_by_an_rfc4733_key(
 ) -> None:
     """A SIP caller is answered at once, hears the greeting, is routed by an RFC 4733 key."""
     caller = f"1370040000{digit}"
-    greeting = loudness(wav_samples(base_config.prompts.dir / "route_inquiry.wav"))
+    greeting = loudness(wav_samples(base_config.prompts.dir / "greeting.wav"))
     media_port = free_udp_port(and_plus=2)  # SIPp binds it and the one two above (video)
     async with RtpTap(media_port) as tap:
         sipp = await call_hotline(
@@ -285,7 +285,7 @@ async def test_a_sip_caller_is_answered_greeted_and_routed_by_an_rfc4733_key(
             name="王五",
             digit=digit,
             # key during the main menu, once the greeting has played through
-            listen_ms=6300,
+            listen_ms=len(greeting) * 20 + 1000,
             media_port=media_port,
         )
     assert sipp.returncode == 0, sipp.report()
