@@ -24,12 +24,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from crm.calls import CallLog
+from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, EventStream
 from telephony.config import Config, DatabaseConfig, load_config
 from telephony.service import build_app, prompt_library
 from telephony.simulator import ResidentSimulator
+from tests.databases import BACKENDS, PG_URL, fresh_pg_database
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,3 +197,22 @@ async def app_registered(ari: AriClient, app: str) -> None:
         return True
 
     await eventually(registered, timeout_s=30, what=f"ARI application {app} registered")
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """URL of an empty database, not yet migrated."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'var' / 'hotline.db'}"
+        return
+    assert PG_URL is not None
+    async with fresh_pg_database(PG_URL) as url:
+        yield url
+
+
+@pytest.fixture
+async def call_log(db_url: str) -> AsyncIterator[CallLog]:
+    await migrate(db_url)
+    engine = create_engine(db_url)
+    yield CallLog(make_sessionmaker(engine))
+    await engine.dispose()

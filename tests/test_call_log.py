@@ -7,27 +7,19 @@ when HOTLINE_TEST_PG_URL names a server (the role needs CREATEDB).
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import make_url
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.calls import CallLog, CallRecord
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.exceptions import NotFound, StorageError
 from crm.models import Base
-
-PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
-BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
@@ -35,41 +27,6 @@ BEIJING = timezone(timedelta(hours=8))
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@asynccontextmanager
-async def fresh_pg_database(admin_url: str) -> AsyncIterator[str]:
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as connection:
-                await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """URL of an empty database, not yet migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'var' / 'hotline.db'}"
-        return
-    assert PG_URL is not None
-    async with fresh_pg_database(PG_URL) as url:
-        yield url
-
-
-@pytest.fixture
-async def call_log(db_url: str) -> AsyncIterator[CallLog]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    yield CallLog(make_sessionmaker(engine))
-    await engine.dispose()
 
 
 async def open_call(log: CallLog, channel: str, started_at: datetime = T0, **kw: str) -> int:

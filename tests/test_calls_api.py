@@ -6,26 +6,17 @@ when HOTLINE_TEST_PG_URL is set) and writes its calls through the real CallLog.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.calls import CallLog
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.http import CALL_LOG, add_call_routes, calls_openapi_paths, calls_openapi_schemas
-
-PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
-BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -35,41 +26,6 @@ ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-@asynccontextmanager
-async def fresh_pg_database(admin_url: str) -> AsyncIterator[str]:
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"hotline_test_{uuid.uuid4().hex[:12]}"
-    try:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            async with admin.connect() as connection:
-                await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.dispose()
-
-
-@pytest.fixture(params=BACKENDS)
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """URL of an empty database, not yet migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'var' / 'hotline.db'}"
-        return
-    assert PG_URL is not None
-    async with fresh_pg_database(PG_URL) as url:
-        yield url
-
-
-@pytest.fixture
-async def call_log(db_url: str) -> AsyncIterator[CallLog]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
-    yield CallLog(make_sessionmaker(engine))
-    await engine.dispose()
 
 
 def app_for(log: CallLog) -> web.Application:

@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import os
 import shutil
 import socket
 import struct
-import wave
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from telephony.config import Config
+from tests.audio import likeness, loudness, wav_samples
 from tests.conftest import ROOT, Hotline
 from tests.polling import eventually
 
@@ -33,7 +31,6 @@ SCENARIO = ROOT / "tests" / "sip" / "hotline_caller.xml"
 DTMF_PCAPS = Path("/usr/share/sip-tester")  # Debian's sip-tester ships them
 TRUNK = "127.0.0.1:5060"  # transport-udp in config/asterisk/pjsip.conf
 HOTLINE_NUMBER = "400"
-FRAME = 160  # samples in 20 ms of 8 kHz audio: one RTP packet, one loudness step
 PCMU = 0  # RTP payload type of G.711 u-law, the codec the scenario offers first
 ETH_P_ALL = 0x0003  # <linux/if_ether.h>: a packet socket for every protocol
 SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; root may exceed rmem_max (not in `socket`)
@@ -244,29 +241,6 @@ def ulaw_to_linear(byte: int) -> int:
 ULAW = tuple(ulaw_to_linear(byte) for byte in range(256))
 
 
-def loudness(samples: Sequence[int]) -> list[float]:
-    """RMS level of each 20 ms frame: the outline of speech, whatever the codec did to it."""
-    return [
-        math.sqrt(sum(x * x for x in samples[i : i + FRAME]) / FRAME)
-        for i in range(0, len(samples) - FRAME + 1, FRAME)
-    ]
-
-
-def correlation(a: Sequence[float], b: Sequence[float]) -> float:
-    n = min(len(a), len(b))
-    mean_a, mean_b = sum(a[:n]) / n, sum(b[:n]) / n
-    da = [x - mean_a for x in a[:n]]
-    db = [y - mean_b for y in b[:n]]
-    norm = math.sqrt(sum(x * x for x in da) * sum(y * y for y in db))
-    return sum(x * y for x, y in zip(da, db, strict=True)) / norm if norm else 0.0
-
-
-def wav_samples(path: Path) -> tuple[int, ...]:
-    with wave.open(str(path)) as wav:
-        assert (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) == (8000, 2, 1)
-        return struct.unpack(f"<{wav.getnframes()}h", wav.readframes(wav.getnframes()))
-
-
 @pytest.mark.parametrize(
     ("digit", "queue", "action"),
     [("1", "inquiry", "queue:inquiry"), ("3", "complaint", "queue:complaint")],
@@ -276,7 +250,8 @@ async def test_a_sip_caller_is_answered_greeted_and_routed_by_an_rfc4733_key(
 ) -> None:
     """A SIP caller is answered at once, hears the greeting, is routed by an RFC 4733 key."""
     caller = f"1370040000{digit}"
-    greeting = loudness(wav_samples(base_config.prompts.dir / "greeting.wav"))
+    greeting_wav = base_config.prompts.dir / "greeting.wav"
+    greeting = loudness(wav_samples(greeting_wav))
     media_port = free_udp_port(and_plus=2)  # SIPp binds it and the one two above (video)
     async with RtpTap(media_port) as tap:
         sipp = await call_hotline(
@@ -294,9 +269,9 @@ async def test_a_sip_caller_is_answered_greeted_and_routed_by_an_rfc4733_key(
     # What reached the phone's media port starts with the greeting: same speech outline.
     audio = [p for p in tap.packets if p.payload_type == PCMU]
     assert len(audio) >= len(greeting), f"the phone got {len(audio)} PCMU packets\n{sipp.report()}"
-    heard = loudness([ULAW[byte] for packet in audio for byte in packet.payload])
-    likeness = max(correlation(greeting, heard[lag:]) for lag in range(10))
-    assert likeness > 0.9, f"the phone's first audio is not the greeting ({likeness:.2f})"
+    heard = [ULAW[byte] for packet in audio for byte in packet.payload]
+    match = likeness(heard, greeting_wav, max_lag_s=0.2)
+    assert match > 0.9, f"the phone's first audio is not the greeting ({match:.2f})"
 
     record = await closed_record(hotline, caller)
     assert record["caller_number"] == caller
