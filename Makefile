@@ -40,8 +40,8 @@ serve: setup asterisk-up
 	$(BIN)/hotline serve
 
 lint: venv
-	$(BIN)/ruff check telephony crm tests bench
-	$(BIN)/ruff format --check telephony crm tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: venv
 	$(BIN)/mypy
