@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
 
+from telephony.config import Config, HoldingConfig
 from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Wait
 from tests.conftest import Hotline
 
@@ -71,3 +75,18 @@ async def test_fifty_callers_at_once_are_all_answered_routed_and_recorded(
     status, page = await hotline.get("/api/calls", limit="10")
     assert status == 200
     assert page["total"] == 50
+
+
+async def test_a_caller_nobody_takes_is_told_so_and_the_call_closed(
+    make_hotline: Callable[[Config], Any], config: Config, residents: ResidentSimulator
+) -> None:
+    """Past the holding limit the caller hears an apology with a promise to reply, then the
+    hotline hangs up: the record says holding-timeout, not a caller hang-up."""
+    short = dataclasses.replace(config, holding=HoldingConfig(max_wait_s=2))
+    hotline: Hotline = await make_hotline(short)
+    call = await residents.dial("13800000012")
+    await residents.run(call, [Wait(1), Dtmf("1"), Wait(60)])
+    assert call.ended.is_set()  # the hotline ended it, well before the caller would have
+    record = await hotline.record(call.hotline_leg)
+    assert record["queue"] == "inquiry"
+    assert record["end_reason"] == "holding-timeout"
