@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import NotFound, StorageError
 from crm.models import Call, IvrStep, UTCDateTime
+from crm.uncancellable import uncancellable
 
 INITIAL_STATE = "ringing"
 ENDED_STATE = "ended"
@@ -73,6 +74,7 @@ class CallLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
+    @uncancellable
     async def open_call(
         self,
         *,
@@ -116,13 +118,22 @@ class CallLog:
             raise StorageError("open_call failed") from duplicate
         return existing
 
-    async def mark_answered(self, call_id: int, *, answered_at: datetime, ring_ms: int) -> None:
+    @uncancellable
+    async def mark_answered(
+        self, call_id: int, *, answered_at: datetime, ring_ms: int, state: str | None = None
+    ) -> None:
+        """Store the answer; ``state`` too in the same write (one fewer under a burst)."""
         _require_aware("answered_at", answered_at)
-        await self._update("mark_answered", call_id, answered_at=answered_at, ring_ms=ring_ms)
+        values: dict[str, Any] = {"answered_at": answered_at, "ring_ms": ring_ms}
+        if state is not None:
+            values["state"] = state
+        await self._update("mark_answered", call_id, **values)
 
+    @uncancellable
     async def mark_greeting_played(self, call_id: int) -> None:
         await self._update("mark_greeting_played", call_id, greeting_played=True)
 
+    @uncancellable
     async def add_ivr_step(
         self, call_id: int, *, node: str, input: str, action: str, at: datetime
     ) -> None:
@@ -156,10 +167,12 @@ class CallLog:
             if (await session.execute(statement)).scalar_one_or_none() is None:
                 raise NotFound("call", call_id)
 
+    @uncancellable
     async def set_queue(self, call_id: int, *, queue: str, at: datetime) -> None:
         _require_aware("at", at)
         await self._update("set_queue", call_id, queue=queue, queued_at=at)
 
+    @uncancellable
     async def set_state(self, call_id: int, state: str) -> None:
         """Record the call's current state; ignored once the call is closed.
 
@@ -176,6 +189,7 @@ class CallLog:
             if (await session.execute(statement)).scalar_one_or_none() is None:
                 await _require_call(session, call_id)
 
+    @uncancellable
     async def close_call(
         self,
         call_id: int,
@@ -210,22 +224,26 @@ class CallLog:
             await _require_call(session, call_id)
             return False
 
+    @uncancellable
     async def find_open_by_channel(self, channel_id: str) -> CallRecord | None:
         found = await self._select(
             "find_open_by_channel", Call.channel_id == channel_id, Call.ended_at.is_(None)
         )
         return found[0] if found else None
 
+    @uncancellable
     async def open_calls(self) -> builtins.list[CallRecord]:
         """Calls not yet closed, oldest first; after a restart each is live or lost."""
         return await self._select("open_calls", Call.ended_at.is_(None))
 
+    @uncancellable
     async def get(self, call_id: int) -> CallRecord:
         found = await self._select("get", Call.id == call_id)
         if not found:
             raise NotFound("call", call_id)
         return found[0]
 
+    @uncancellable
     async def list(
         self,
         *,

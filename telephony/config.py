@@ -37,6 +37,9 @@ class AriConfig:
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 10.0
     request_timeout_s: float = 10.0
+    # Concurrent HTTP connections to ARI: Asterisk serves each in a thread of its own,
+    # so a burst queues here instead of starting a hundred threads on a small PBX.
+    max_connections: int = 32
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             reconnect_max_s=a.number("reconnect_max_s", defaults.ari.reconnect_max_s, minimum=0.1),
             request_timeout_s=a.number(
                 "request_timeout_s", defaults.ari.request_timeout_s, minimum=0.1
+            ),
+            max_connections=a.integer(
+                "max_connections", defaults.ari.max_connections, minimum=1, maximum=1000
             ),
         ),
         http=HttpConfig(

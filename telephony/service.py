@@ -58,7 +58,8 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
         engine = create_engine(config.database.url)
         call_log = CallLog(make_sessionmaker(engine))
         app[CALL_LOG] = call_log
-        async with aiohttp.ClientSession() as http:
+        connector = aiohttp.TCPConnector(limit=config.ari.max_connections)
+        async with aiohttp.ClientSession(connector=connector) as http:
             ari = AriClient(
                 http,
                 config.ari.url,

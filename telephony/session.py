@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,6 +92,7 @@ class CallSession:
         self.task: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
         self.playing: Playback | None = None
+        self._writes: list[asyncio.Future[None]] = []
 
     @property
     def state(self) -> CallState:
@@ -153,26 +155,43 @@ class CallSession:
     async def _script(self) -> None:
         d = self.deps
         ch = self.channel
-        self.call_id = await d.call_log.open_call(
-            channel_id=ch.id,
-            caller_number=ch.caller_number or None,
-            caller_name=ch.caller_name or None,
-            dialled_number=ch.dialplan_exten or None,
-            started_at=ch.creationtime or d.clock.now(),
+        # The record write starts first and the answer goes out beside it, not after it:
+        # under a burst SQLite queues writes, and a resident must not ring while theirs
+        # waits. A crash between the two loses nothing: the answered channel stays in
+        # Stasis and is re-adopted, record and all, when the service is back.
+        opening = asyncio.ensure_future(
+            d.call_log.open_call(
+                channel_id=ch.id,
+                caller_number=ch.caller_number or None,
+                caller_name=ch.caller_name or None,
+                dialled_number=ch.dialplan_exten or None,
+                started_at=ch.creationtime or d.clock.now(),
+            )
         )
-        self.machine.call_id = str(self.call_id)
+        answered_at = None
+        try:
+            if not self.adopted:
+                await d.ari.answer(ch.id)
+                answered_at = d.clock.now()
+        finally:
+            self.call_id = await opening
+            self.machine.call_id = str(self.call_id)
+        if answered_at is not None:  # recorded even if the caller has hung up since
+            self._transition(CallEvent.ANSWERED)
+            started = ch.creationtime or answered_at
+            ring_ms = max(0, round((answered_at - started).total_seconds() * 1000))
+            # Written beside the greeting, not before it: the resident hears the company's
+            # name while the write waits its turn in a busy database.
+            self._write_behind(
+                d.call_log.mark_answered(
+                    self.call_id, answered_at=answered_at, ring_ms=ring_ms, state=self.state
+                )
+            )
         if self.hangup is not None:
             return
-        if self.adopted:
+        if answered_at is None:
             await self._resume()
             return
-        await d.ari.answer(ch.id)
-        answered_at = d.clock.now()
-        started = ch.creationtime or answered_at
-        ring_ms = max(0, round((answered_at - started).total_seconds() * 1000))
-        await d.call_log.mark_answered(self.call_id, answered_at=answered_at, ring_ms=ring_ms)
-        self._transition(CallEvent.ANSWERED)
-        await d.call_log.set_state(self.call_id, self.state)
 
         greeting = await self.play(d.prompts.media("greeting"))
         digit = await self.until_finished(greeting, barge_in=True)
@@ -231,7 +250,15 @@ class CallSession:
             self.call_id, node=step.node, input=step.input, action=step.action, at=step.at
         )
 
+    def _write_behind(self, write: Awaitable[None]) -> None:
+        """Start a record write the call need not wait for; ``_close`` waits for it."""
+        self._writes.append(asyncio.ensure_future(write))
+
     async def _close(self) -> None:
+        # Earlier writes land first, so none can overwrite the closed record.
+        for failed in await asyncio.gather(*self._writes, return_exceptions=True):
+            if isinstance(failed, Exception):
+                log.error("call record write failed: %s", failed, extra={"call_id": self.call_id})
         if self.call_id is None or self.hangup is None:
             return
         if self.machine.can(CallEvent.HANGUP):

@@ -45,8 +45,23 @@ class AriClient:
         path: str,
         params: Params | None = None,
         body: Any = None,
+        *,
+        retry_stale: bool = True,
     ) -> Any:
-        """Send one request; return the decoded JSON (or None for 204 No Content)."""
+        """Send one request; return the decoded JSON (or None for 204 No Content).
+
+        Asterisk closes idle keep-alive connections on its own schedule; a request sent on
+        one it just closed fails with ServerDisconnectedError before Asterisk read it, so it
+        is sent once more on a new connection (except where a repeat could act twice).
+        """
+        try:
+            return await self._request(method, path, params, body)
+        except AriUnavailable as err:
+            if not retry_stale or not isinstance(err.__cause__, aiohttp.ServerDisconnectedError):
+                raise
+            return await self._request(method, path, params, body)
+
+    async def _request(self, method: str, path: str, params: Params | None, body: Any) -> Any:
         query = {k: _query_value(v) for k, v in (params or {}).items() if v is not None}
         url = f"{self.base_url}{path}"
         try:
@@ -141,7 +156,8 @@ class AriClient:
             "otherChannelId": other_channel_id,
         }
         body = {"variables": dict(variables)} if variables else None
-        return Channel.from_json(await self.request("POST", "/channels", params, body))
+        data = await self.request("POST", "/channels", params, body, retry_stale=False)
+        return Channel.from_json(data)
 
     async def record(
         self,

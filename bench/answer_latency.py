@@ -1,0 +1,752 @@
+"""Answer latency of the hotline, next to Asterisk answering the same call by itself.
+
+Why this exists: residents must hear the greeting before the first ring ends, and the
+issue sets a budget for what our ARI application may add on top of Asterisk: at 100
+concurrent arrivals on the 2-core machine, hotline/baseline ≤ 1.5 and p99 ≤ 50 ms. A
+test cannot hold such a budget without flaking, so this script measures and reports it
+(PASS/MISS is informational; the exit status only says whether the bench itself worked).
+
+What is measured, per call: each caller is a Local channel originated through ARI into
+extension 400. Its ``;2`` leg runs the dialplan exactly as a SIP caller's channel would:
+in ``from-residents`` it enters ``Stasis(hotline)`` and our service (a separate
+``hotline serve`` process, as in production) writes the call record and answers it; in
+``bench-answer`` the dialplan's own ``Answer()`` does. Latency is the ``;2`` leg's
+``creationtime`` to the timestamp of its ChannelStateChange to ``Up``. Both come from
+Asterisk's clock and both sides are computed the same way, so neither this script's
+event loop nor websocket delivery counts, and the ratio is apples to apples. A second
+table starts the clock at the ChannelDialplan event that enters the answering
+application (``Stasis`` or ``Answer``) instead, which isolates what happens after the
+dialplan hands the call over. Asterisk writes these times with millisecond resolution,
+so the baseline is mostly 0–1 ms; ratios use max(baseline, 1 ms) to stay finite.
+
+The bench observes the ``;2`` legs through its own ARI application (a unique name,
+subscribed to all channels, so no event is lost to a subscribe-after-originate race)
+and never touches the ``hotline`` application. It holds the sandbox lock the test suite
+takes, so a test run and a bench run never compete for the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from telephony.ari import AriClient, AriError, AriNotFound, EventStream
+from telephony.ari.events import ChannelDestroyed, ChannelStateChange, Event
+from telephony.ari.models import AsteriskInfo, parse_time
+from telephony.config import Config, load_config
+from telephony.exceptions import HotlineError
+
+ROOT = Path(__file__).resolve().parents[1]
+SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
+HOTLINE = ROOT / ".venv" / "bin" / "hotline"
+LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
+
+HOTLINE_ENDPOINT = "Local/400@from-residents"
+BASELINE_ENDPOINT = "Local/400@bench-answer"
+ANSWER_APPS = {"Stasis", "Answer"}  # the dialplan application that answers, per side
+RUN = uuid.uuid4().hex[:8]
+BENCH_APP = f"bench-latency-{RUN}"  # ours alone; never "hotline"
+CHANNEL_PREFIX = f"bench-{RUN}-"  # every channel this run creates, for the final clean-up
+
+TARGET_CONCURRENT = 100
+TARGET_RATIO = 1.5
+TARGET_P99_MS = 50.0
+
+UP_TIMEOUT_S = 15.0  # a call not Up by then is counted as failed
+GONE_TIMEOUT_S = 15.0
+SETTLE_TIMEOUT_S = 30.0
+RECORDS_TIMEOUT_S = 30.0
+HEALTH_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+
+
+class BenchError(Exception):
+    """The bench could not run (sandbox, ARI or service unavailable); not a slow result."""
+
+
+# -- the calls --------------------------------------------------------------------------
+@dataclass
+class Trace:
+    """What Asterisk told us about one call's ``;2`` leg."""
+
+    caller_leg: str  # ;1, held by the bench app
+    answer_leg: str  # ;2, runs the dialplan and is answered
+    created: datetime | None = None
+    app_entered: datetime | None = None  # ChannelDialplan into Stasis/Answer
+    up_at: datetime | None = None
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None  # the call was not answered: left out of the figures
+    teardown_error: str | None = None  # answered, but the hang-up went wrong
+
+    @property
+    def created_to_up_ms(self) -> float | None:
+        return _ms(self.created, self.up_at)
+
+    @property
+    def app_to_up_ms(self) -> float | None:
+        return _ms(self.app_entered, self.up_at)
+
+
+def _ms(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds() * 1000
+
+
+class Observer:
+    """Routes the bench app's events about a ``;2`` leg to that call's trace."""
+
+    def __init__(self) -> None:
+        self.traces: dict[str, Trace] = {}  # by ;2 leg id
+
+    def track(self, trace: Trace) -> None:
+        self.traces[trace.answer_leg] = trace
+
+    def forget(self, trace: Trace) -> None:
+        self.traces.pop(trace.answer_leg, None)
+
+    def on_event(self, event: Event) -> None:
+        channel: dict[str, Any] = event.raw.get("channel") or {}
+        trace = self.traces.get(str(channel.get("id", "")))
+        if trace is None:
+            return
+        if trace.created is None:
+            trace.created = parse_time(channel.get("creationtime"))
+        if event.type == "ChannelDialplan" and trace.app_entered is None:
+            if event.raw.get("dialplan_app") in ANSWER_APPS:
+                trace.app_entered = event.timestamp
+        elif isinstance(event, ChannelStateChange) and event.channel.state == "Up":
+            if trace.up_at is None:
+                trace.up_at = event.timestamp
+                trace.up.set()
+        elif isinstance(event, ChannelDestroyed):
+            trace.gone.set()
+            trace.up.set()  # wake a waiter: a leg destroyed before Up has failed
+
+
+async def place_call(
+    ari: AriClient, observer: Observer, endpoint: str, *, start_at: float, hold_s: float
+) -> Trace:
+    """One caller: originate at ``start_at`` (loop time), wait for Up, hold, hang up."""
+    tag = uuid.uuid4().hex[:10]
+    trace = Trace(caller_leg=f"{CHANNEL_PREFIX}{tag};1", answer_leg=f"{CHANNEL_PREFIX}{tag};2")
+    observer.track(trace)
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, start_at - loop.time()))
+    try:
+        await ari.originate(
+            endpoint,
+            app=BENCH_APP,
+            caller_id=f'"bench" <9{int(tag[:6], 16):08d}>',
+            timeout_s=30,
+            channel_id=trace.caller_leg,
+            other_channel_id=trace.answer_leg,
+        )
+    except AriError as err:
+        trace.error = f"originate: {err}"
+        observer.forget(trace)
+        return trace
+    try:
+        await asyncio.wait_for(trace.up.wait(), UP_TIMEOUT_S)
+        if trace.up_at is None:
+            trace.error = "hung up before it was answered"
+        elif hold_s > 0:
+            await asyncio.sleep(hold_s)
+    except TimeoutError:
+        trace.error = f"not answered within {UP_TIMEOUT_S:.0f} s"
+    try:
+        await ari.hangup(trace.caller_leg)
+    except AriNotFound:
+        pass  # already gone
+    except AriError as err:
+        trace.teardown_error = f"hang-up: {err}"
+    try:
+        await asyncio.wait_for(trace.gone.wait(), GONE_TIMEOUT_S)
+    except TimeoutError:
+        trace.teardown_error = trace.teardown_error or f"not gone {GONE_TIMEOUT_S:.0f} s later"
+    observer.forget(trace)
+    return trace
+
+
+async def run_calls(
+    ari: AriClient,
+    observer: Observer,
+    endpoint: str,
+    *,
+    calls: int,
+    rate: float | None,
+    hold_s: float,
+) -> list[Trace]:
+    """``calls`` arrivals at ``rate`` per second, or all at once when ``rate`` is None."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.05
+    tasks = [
+        place_call(
+            ari,
+            observer,
+            endpoint,
+            start_at=t0 + (i / rate if rate else 0.0),
+            hold_s=hold_s,
+        )
+        for i in range(calls)
+    ]
+    budget = calls / (rate or math.inf) + UP_TIMEOUT_S + hold_s + GONE_TIMEOUT_S + 30
+    return await asyncio.wait_for(asyncio.gather(*tasks), budget)
+
+
+# -- statistics -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stats:
+    calls: int
+    failed: int
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    spread_ms: float  # first to last ;2 creation: how "concurrent" the arrivals were
+
+    @classmethod
+    def of(cls, traces: Sequence[Trace], measure: str) -> Stats:
+        values = sorted(
+            v for t in traces if t.error is None and (v := getattr(t, measure)) is not None
+        )
+        created = [t.created for t in traces if t.created is not None]
+        spread = _ms(min(created), max(created)) if created else None
+        return cls(
+            calls=len(traces),
+            failed=len(traces) - len(values),
+            p50=percentile(values, 50),
+            p90=percentile(values, 90),
+            p99=percentile(values, 99),
+            max=values[-1] if values else math.nan,
+            spread_ms=spread or 0.0,
+        )
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile: a value that was measured, never an interpolation."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def ratio(hotline: float, baseline: float) -> float:
+    return hotline / max(baseline, 1.0)
+
+
+@dataclass
+class Scenario:
+    name: str
+    calls: int
+    rate: float | None  # None: all at once
+    hotline: list[Trace] = field(default_factory=list)
+    baseline: list[Trace] = field(default_factory=list)
+
+
+# -- environment ------------------------------------------------------------------------
+@contextlib.contextmanager
+def sandbox_lock(timeout_s: float) -> Iterator[None]:
+    """The lock tests/conftest.py takes, so a test run and the bench never overlap."""
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with LOCK.open("w") as lock:
+        deadline = time.monotonic() + timeout_s
+        said = False
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not said:
+                    print(f"waiting for the sandbox lock {LOCK} (a test run holds it)...")
+                    said = True
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"sandbox lock {LOCK} still held after {timeout_s:.0f} s"
+                    ) from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_step(what: str, argv: Sequence[str], timeout_s: float) -> None:
+    try:
+        done = subprocess.run(
+            list(argv), cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise BenchError(f"{what} failed: {err}") from err
+    if done.returncode != 0:
+        raise BenchError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_loopback(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise BenchError(f"ARI at {url} is not on loopback; the bench only talks to 127.0.0.1")
+
+
+@contextlib.asynccontextmanager
+async def hotline_service(
+    http: aiohttp.ClientSession,
+    workdir: Path,
+    port: int,
+    argv: Sequence[str] = (str(HOTLINE), "serve"),
+    extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[str]:
+    """``hotline serve`` as a subprocess on its own database; yields its base URL."""
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "HOTLINE_DB_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "HOTLINE_HTTP_PORT": str(port),
+    }
+    base = f"http://127.0.0.1:{port}"
+    log_path = workdir / "service.log"
+    with log_path.open("wb") as log:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+        except OSError as err:
+            raise BenchError(f"cannot start {HOTLINE}: {err}") from err
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HEALTH_TIMEOUT_S
+        while True:
+            if proc.returncode is not None:
+                raise BenchError(f"hotline serve exited ({proc.returncode}): {_tail(log_path)}")
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with http.get(f"{base}/healthz", timeout=aiohttp.ClientTimeout(1)) as r:
+                    if r.status == 200:
+                        break
+            if loop.time() > deadline:
+                raise BenchError(f"service not ready within {HEALTH_TIMEOUT_S:.0f} s")
+            await asyncio.sleep(0.1)
+        yield base
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                print(f"service ignored SIGINT for {STOP_TIMEOUT_S:.0f} s; killing it")
+                proc.kill()
+                await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+
+
+@contextlib.asynccontextmanager
+async def subscribe_all_stream(
+    http: aiohttp.ClientSession, config: Config, observer: Observer
+) -> AsyncIterator[None]:
+    """The bench app's event stream, subscribed to every channel before any call starts.
+
+    Subscribing to each ``;2`` leg after originating it would race the baseline, which
+    can be Up within the same millisecond.
+    """
+    ari = AriClient(http, config.ari.url, config.ari.user, config.ari.password)
+
+    async def subscribe_all() -> None:
+        await ari.request(
+            "POST", f"/applications/{BENCH_APP}/subscription", {"eventSource": "channel:"}
+        )
+
+    stream = EventStream(
+        http,
+        config.ari.url,
+        config.ari.user,
+        config.ari.password,
+        [BENCH_APP],
+        on_event=observer.on_event,
+        on_connect=subscribe_all,
+    )
+    reader = asyncio.create_task(stream.run(), name="bench-events")
+    try:
+        try:
+            await asyncio.wait_for(stream.connected.wait(), 10)
+        except TimeoutError as err:
+            raise BenchError(
+                f"ARI event stream did not connect: {stream.status.last_error}"
+            ) from err
+        yield
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+def log_problems(log_path: Path, limit: int = 5) -> list[str]:
+    """The service's ERROR lines (and what a traceback ends with), to explain failed calls."""
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    found = [
+        line
+        for i, line in enumerate(lines)
+        if " ERROR " in line
+        or (
+            line
+            and not line.startswith((" ", "Traceback"))
+            and i > 0
+            and lines[i - 1].startswith("    ")
+        )
+    ]
+    return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
+
+
+def disturbed(before: AsteriskInfo, after: AsteriskInfo) -> str | None:
+    """Whether Asterisk restarted or reloaded during the run.
+
+    ``asterisk-sandbox up`` on a running sandbox does ``core reload`` and ``make``'s
+    ``asterisk-up`` step runs it without the lock, so another session can disturb a run.
+    """
+    if before.startup_time != after.startup_time:
+        return "Asterisk restarted during the run"
+    reload_before = (before.raw.get("status") or {}).get("last_reload_time")
+    reload_after = (after.raw.get("status") or {}).get("last_reload_time")
+    if reload_before != reload_after:
+        return f"Asterisk was reloaded during the run (at {reload_after})"
+    return None
+
+
+async def hang_up_ours(ari: AriClient) -> None:
+    """Leave no channel of this run behind, whatever happened to it."""
+    with contextlib.suppress(AriError):
+        for channel in await ari.list_channels():
+            if channel.id.startswith(CHANNEL_PREFIX):
+                with contextlib.suppress(AriError):
+                    await ari.hangup(channel.id)
+
+
+async def quiet_machine(timeout_s: float = 180.0) -> None:
+    """Wait (bounded) until the 1-minute load is below the core count.
+
+    A previous run's leftovers, or another session's work, would otherwise be measured too.
+    """
+    cores = len(os.sched_getaffinity(0))
+    if os.getloadavg()[0] >= cores:
+        print(f"load {os.getloadavg()[0]:.1f} ≥ {cores} cores: waiting up to {timeout_s:.0f} s")
+    for _ in range(math.ceil(timeout_s / 2)):
+        if os.getloadavg()[0] < cores:
+            return
+        await asyncio.sleep(2)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, Any]:
+    async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(10)) as resp:
+        return resp.status, await resp.json(content_type=None)
+
+
+async def settle(ari: AriClient, http: aiohttp.ClientSession, base: str) -> None:
+    """Between runs: no channel left in Asterisk and no live call in the service."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_TIMEOUT_S
+    while loop.time() < deadline:
+        _, health = await get_json(http, f"{base}/healthz")
+        if not await ari.list_channels() and health.get("live_calls") == 0:
+            return
+        await asyncio.sleep(0.1)
+    print(f"  note: channels or live calls still present after {SETTLE_TIMEOUT_S:.0f} s")
+
+
+async def check_records(
+    http: aiohttp.ClientSession, base: str, channel_ids: set[str]
+) -> dict[str, dict[str, Any]]:
+    """The service's records of these channels, via its API (every page).
+
+    Polled until each call has a closed record or the time limit passes: the service
+    closes a record just after the hang-up, not at it.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + RECORDS_TIMEOUT_S
+    while True:
+        found: dict[str, dict[str, Any]] = {}
+        offset, total = 0, 1
+        for _page in range(1000):
+            if offset >= total:
+                break
+            status, body = await get_json(
+                http, f"{base}/api/calls", limit="500", offset=str(offset)
+            )
+            if status != 200:
+                raise BenchError(f"GET /api/calls: HTTP {status}: {body}")
+            total = int(body["total"])
+            items = body["items"]
+            if not items:
+                break
+            offset += len(items)
+            for item in items:
+                if item["channel_id"] in channel_ids:
+                    found[item["channel_id"]] = item
+        closed = sum(1 for r in found.values() if r.get("ended_at"))
+        if closed == len(channel_ids) or loop.time() > deadline:
+            return found
+        await asyncio.sleep(0.2)
+
+
+def records_line(name: str, ids: set[str], found: dict[str, dict[str, Any]]) -> str:
+    mine = [found[i] for i in ids if i in found]
+    complete = sum(1 for r in mine if r.get("answered_at") and r.get("ended_at"))
+    gaps = [
+        f"no record {len(ids) - len(mine)}" if len(mine) < len(ids) else "",
+        f"no answered_at {sum(1 for r in mine if not r.get('answered_at'))}",
+        f"no ended_at {sum(1 for r in mine if not r.get('ended_at'))}",
+    ]
+    detail = ", ".join(g for g in gaps if g and not g.endswith(" 0"))
+    return f"{name}: {complete}/{len(ids)}" + (f" ({detail})" if detail else "")
+
+
+def machine_info(asterisk_version: str) -> list[str]:
+    cpu = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"machine: nproc {len(os.sched_getaffinity(0))}, {cpu or platform.machine()}, "
+        f"{platform.system()} {platform.release()}, load avg {load}",
+        f"Asterisk {asterisk_version} (sandbox), Python {platform.python_version()}",
+    ]
+
+
+# -- report -----------------------------------------------------------------------------
+def print_report(scenarios: Sequence[Scenario], hold_s: float) -> None:
+    for measure, title in (
+        ("created_to_up_ms", "creationtime of the ;2 leg → its ChannelStateChange Up"),
+        ("app_to_up_ms", "ChannelDialplan into Stasis/Answer → ChannelStateChange Up"),
+    ):
+        print()
+        print(f"answer latency, ms ({title}; Asterisk timestamps, 1 ms resolution)")
+        head = (
+            f"{'scenario':<22}{'side':<10}{'calls':>6}{'fail':>5}"
+            f"{'p50':>7}{'p90':>7}{'p99':>7}{'max':>7}   {'arrivals spread':>15}"
+        )
+        print(head)
+        print("-" * len(head))
+        for sc in scenarios:
+            h, b = Stats.of(sc.hotline, measure), Stats.of(sc.baseline, measure)
+            for side, s, name in (("hotline", h, sc.name), ("baseline", b, "")):
+                print(
+                    f"{name:<22}{side:<10}{s.calls:>6}{s.failed:>5}"
+                    f"{s.p50:>7.0f}{s.p90:>7.0f}{s.p99:>7.0f}{s.max:>7.0f}"
+                    f"   {s.spread_ms:>12.0f} ms"
+                )
+            print(
+                f"{'':<22}{'ratio':<10}{'':>11}"
+                f"{ratio(h.p50, b.p50):>7.1f}{'':>7}{ratio(h.p99, b.p99):>7.1f}"
+                "   (hotline/baseline at p50, p99)"
+            )
+    print(f"\n(each call hung up {hold_s:g} s after Up; ratios use max(baseline, 1 ms))")
+
+    bursts = [sc for sc in scenarios if sc.rate is None]
+    print(
+        f"\ntarget (issue): ratio ≤ {TARGET_RATIO} and p99 ≤ {TARGET_P99_MS:.0f} ms "
+        f"at {TARGET_CONCURRENT} concurrent arrivals on this 2-core machine"
+    )
+    if not bursts:
+        print("  not judged: no concurrent burst in this run")
+    for sc in bursts:
+        h = Stats.of(sc.hotline, "created_to_up_ms")
+        b = Stats.of(sc.baseline, "created_to_up_ms")
+        note = (
+            ""
+            if sc.calls >= TARGET_CONCURRENT
+            else f" (burst of {sc.calls}, below {TARGET_CONCURRENT}: indicative only)"
+        )
+        r50, r99 = ratio(h.p50, b.p50), ratio(h.p99, b.p99)
+        print(f"  {sc.name}{note}:")
+        print(f"    ratio at p50 {r50:.1f} ≤ {TARGET_RATIO}: {_verdict(r50 <= TARGET_RATIO)}")
+        print(f"    ratio at p99 {r99:.1f} ≤ {TARGET_RATIO}: {_verdict(r99 <= TARGET_RATIO)}")
+        print(
+            f"    hotline p99 {h.p99:.0f} ms ≤ {TARGET_P99_MS:.0f} ms: "
+            f"{_verdict(h.p99 <= TARGET_P99_MS and h.failed == 0)}"
+        )
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+# -- main -------------------------------------------------------------------------------
+def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
+    if args.calls is not None or args.rate is not None or args.concurrent:
+        calls = args.calls or (TARGET_CONCURRENT if args.concurrent else 200)
+        if args.concurrent:
+            return [Scenario(f"{calls} at once", calls, None)]
+        rate = args.rate or 20.0
+        return [Scenario(f"{calls} at {rate:g}/s", calls, rate)]
+    if args.quick:
+        return [
+            Scenario("40 at 10/s", 40, 10.0),
+            Scenario(f"{TARGET_CONCURRENT} at once", TARGET_CONCURRENT, None),
+        ]
+    return [
+        Scenario("200 at 20/s", 200, 20.0),
+        Scenario(f"{TARGET_CONCURRENT} at once", TARGET_CONCURRENT, None),
+    ]
+
+
+async def bench(config: Config, args: argparse.Namespace) -> int:
+    scenarios = scenarios_from(args)
+    observer = Observer()
+    # Few connections on purpose: Asterisk's HTTP server allows 100 sessions in all, and
+    # the originates only need to reach it faster than the calls arrive.
+    connector = aiohttp.TCPConnector(limit=20)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        ari = AriClient(http, config.ari.url, config.ari.user, config.ari.password)
+        try:
+            info = await ari.asterisk_info()
+        except AriError as err:
+            raise BenchError(f"ARI unavailable at {config.ari.url}: {err}") from err
+        leftovers = await ari.list_channels()
+        if leftovers:
+            print(f"hanging up {len(leftovers)} channel(s) left in the sandbox")
+            for ch in leftovers:
+                with contextlib.suppress(AriError):
+                    await ari.hangup(ch.id)
+        await quiet_machine()
+        for line in machine_info(info.version):
+            print(line)
+
+        try:
+            async with subscribe_all_stream(http, config, observer):
+                with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
+                    port = free_port()
+                    async with hotline_service(http, Path(tmp), port) as base:
+                        print(f"service: hotline serve on {base}, database {tmp}/bench.db")
+                        await run_all(ari, observer, http, base, scenarios, args)
+                        _, health = await get_json(http, f"{base}/healthz")
+                        if health.get("ari", {}).get("application_replaced"):
+                            print("WARNING: another client took the 'hotline' ARI app")
+                    for line in log_problems(Path(tmp) / "service.log"):
+                        print(f"service log: {line}")
+        finally:
+            await hang_up_ours(ari)
+        if warning := disturbed(info, await ari.asterisk_info()):
+            print(f"WARNING: {warning}; figures of this run are not representative")
+    print_report(scenarios, args.hold)
+    print(f"load avg at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+async def run_all(
+    ari: AriClient,
+    observer: Observer,
+    http: aiohttp.ClientSession,
+    base: str,
+    scenarios: Sequence[Scenario],
+    args: argparse.Namespace,
+) -> None:
+    if args.warmup:
+        for endpoint in (BASELINE_ENDPOINT, HOTLINE_ENDPOINT):
+            await run_calls(ari, observer, endpoint, calls=args.warmup, rate=5.0, hold_s=0.2)
+        await settle(ari, http, base)
+        print(f"warm-up: {args.warmup} calls each side (not counted)")
+    hotline_ids: dict[str, set[str]] = {}
+    for sc in scenarios:
+        how = f"{sc.rate:g}/s" if sc.rate else "all at once"
+        for side, endpoint in (("baseline", BASELINE_ENDPOINT), ("hotline", HOTLINE_ENDPOINT)):
+            print(
+                f"{time.strftime('%H:%M:%S')} {sc.name}: {side} ({endpoint}), "
+                f"{sc.calls} calls {how}...",
+                flush=True,
+            )
+            traces = await run_calls(
+                ari, observer, endpoint, calls=sc.calls, rate=sc.rate, hold_s=args.hold
+            )
+            if side == "hotline":
+                sc.hotline = traces
+                hotline_ids[sc.name] = {t.answer_leg for t in traces if t.created is not None}
+            else:
+                sc.baseline = traces
+            for kind, problems in (
+                ("not answered", [t.error for t in traces if t.error]),
+                ("hang-up trouble", [t.teardown_error for t in traces if t.teardown_error]),
+            ):
+                if problems:
+                    print(f"  {kind}: {len(problems)} call(s), e.g. {sorted(problems)[0]}")
+            await settle(ari, http, base)
+    every: set[str] = set().union(*hotline_ids.values())
+    found = await check_records(http, base, every)
+    complete = sum(1 for r in found.values() if r.get("answered_at") and r.get("ended_at"))
+    per_scenario = "; ".join(records_line(name, ids, found) for name, ids in hotline_ids.items())
+    print(f"records complete: {complete}/{len(every)} (answered_at and ended_at; {per_scenario})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Answer latency: the hotline service vs Asterisk's own Answer()."
+    )
+    parser.add_argument("--calls", type=int, help="calls in a single scenario (default 200)")
+    parser.add_argument("--rate", type=float, help="arrivals per second (default 20)")
+    parser.add_argument(
+        "--concurrent", action="store_true", help="all --calls at once (default 100)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="40 calls at 10/s and a 100-call burst (under 1 min)"
+    )
+    parser.add_argument(
+        "--hold", type=float, default=0.5, help="seconds a call stays up (default 0.5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="uncounted calls per side first (default 5)"
+    )
+    parser.add_argument(
+        "--lock-timeout", type=float, default=900, help="seconds to wait for the sandbox lock"
+    )
+    args = parser.parse_args(argv)
+    if (args.calls is not None and args.calls < 1) or (args.rate is not None and args.rate <= 0):
+        parser.error("--calls and --rate must be positive")
+    try:
+        config = load_config()
+        require_loopback(config.ari.url)
+        with sandbox_lock(args.lock_timeout):
+            run_step("hotline prompts build", [str(HOTLINE), "prompts", "build"], 300)
+            run_step("asterisk-sandbox up", [str(SANDBOX), "up"], 900)
+            return asyncio.run(bench(config, args))
+    except (BenchError, HotlineError) as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
