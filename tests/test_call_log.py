@@ -7,6 +7,7 @@ when HOTLINE_TEST_PG_URL names a server (the role needs CREATEDB).
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -370,3 +371,45 @@ async def test_list_records_include_ivr_path(call_log: CallLog) -> None:
     await call_log.add_ivr_step(call_id, node="main", input="9", action="repeat", at=at(5))
     records, _ = await call_log.list(limit=50, offset=0)
     assert [s.action for s in records[0].ivr_path] == ["repeat"]
+
+
+async def test_hang_ups_cancelling_writes_midway_leave_the_database_usable(
+    call_log: CallLog,
+) -> None:
+    """Calls cancelled in the middle of their writes (a hang-up) still finish each write,
+    and the database keeps accepting writes: no lock is left behind."""
+
+    async def call(i: int) -> None:
+        call_id = await call_log.open_call(
+            channel_id=f"cancel-{i}",
+            caller_number=None,
+            caller_name=None,
+            dialled_number="400",
+            started_at=at(i),
+        )
+        await call_log.mark_answered(call_id, answered_at=at(i + 1), ring_ms=5)
+        await call_log.set_state(call_id, "greeting")
+
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.create_task(call(i)) for i in range(100)]
+    moments = random.Random(1)
+    for task in tasks[::2]:  # half hang up, at moments spread over the writes
+        loop.call_later(moments.uniform(0, 0.8), task.cancel)
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+    after = await asyncio.wait_for(
+        call_log.open_call(
+            channel_id="after",
+            caller_number=None,
+            caller_name=None,
+            dialled_number="400",
+            started_at=at(100),
+        ),
+        timeout=10,
+    )
+    record = await call_log.get(after)
+    assert record.channel_id == "after"
+    records, total = await call_log.list(limit=500)
+    assert total >= 2
+    # every record that was written is whole: opened ones exist even for cancelled calls
+    assert all(r.started_at is not None for r in records)
