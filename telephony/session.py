@@ -220,7 +220,7 @@ class CallSession:
         d = self.deps
         assert self.call_id is not None
         await d.call_log.set_state(self.call_id, CallState.IVR)
-        engine = IvrEngine(d.menu, d.prompts, self, self._record_step)
+        engine = IvrEngine(d.menu, d.prompts, self, self._record_step, call_id=str(self.call_id))
         action: Action = await engine.run(first_digit)
         queue = action.queue or "operator"
         self._transition(CallEvent.CHOSEN)

@@ -75,7 +75,10 @@ class IvrEngine:
         prompts: PromptLibrary,
         channel: CallChannel,
         record: Callable[[IvrStep], Awaitable[None]],
+        *,
+        call_id: str = "",
     ) -> None:
+        self.call_id = call_id
         self.menu = menu
         self.prompts = prompts
         self.channel = channel
@@ -128,7 +131,7 @@ class IvrEngine:
 
     async def collect(self, node: MenuNode, notice: str | None) -> str | None:
         """Play the node's prompt (after a notice like 'invalid') and return one digit or None."""
-        machine = Machine("ivr-collect", COLLECT, Collect.PROMPTING)
+        machine = Machine("ivr-collect", COLLECT, Collect.PROMPTING, call_id=self.call_id)
         typed_ahead = self.channel.pending_digit()
         if typed_ahead is not None:
             machine.apply(CollectEvent.DIGIT)
