@@ -296,7 +296,7 @@ class CallSession:
         if playback is None:
             return
         try:
-            await self.deps.ari.request("GET", f"/playbacks/{playback.id}")
+            await self.deps.ari.get_playback(playback.id)
         except AriNotFound:
             finished = Playback(
                 playback.id,

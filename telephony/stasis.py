@@ -70,8 +70,7 @@ class StasisApp:
         if restarted:
             log.warning("Asterisk restarted since we last saw it; its calls were cut")
             self.holding.forget()
-        app = await ari.request("GET", f"/applications/{self.app}")
-        in_app = set(app.get("channel_ids", [])) if isinstance(app, dict) else set()
+        in_app = await ari.application_channels(self.app)
         live = {c.id: c for c in await ari.list_channels() if c.id in in_app}
 
         gone = EndReason.ASTERISK_RESTART if restarted else EndReason.CHANNEL_LOST

@@ -85,6 +85,11 @@ class AriClient:
     async def asterisk_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self.request("GET", "/asterisk/info"))
 
+    async def application_channels(self, app: str) -> set[str]:
+        """Ids of the channels in (or subscribed by) a Stasis application."""
+        data = await self.request("GET", f"/applications/{app}")
+        return {str(c) for c in data.get("channel_ids", [])} if isinstance(data, dict) else set()
+
     # -- channels ---------------------------------------------------------------------
     async def list_channels(self) -> list[Channel]:
         return [Channel.from_json(c) for c in await self.request("GET", "/channels")]
@@ -115,6 +120,9 @@ class AriClient:
         else:
             data = await self.request("POST", f"/channels/{channel_id}/play", params)
         return Playback.from_json(data)
+
+    async def get_playback(self, playback_id: str) -> Playback:
+        return Playback.from_json(await self.request("GET", f"/playbacks/{playback_id}"))
 
     async def stop_playback(self, playback_id: str) -> None:
         await self.request("DELETE", f"/playbacks/{playback_id}")
