@@ -6,22 +6,37 @@ concurrent arrivals on the 2-core machine, hotline/baseline ≤ 1.5 and p99 ≤ 
 test cannot hold such a budget without flaking, so this script measures and reports it
 (PASS/MISS is informational; the exit status only says whether the bench itself worked).
 
-What is measured, per call: each caller is a Local channel originated through ARI into
-extension 400. Its ``;2`` leg runs the dialplan exactly as a SIP caller's channel would:
-in ``from-residents`` it enters ``Stasis(hotline)`` and our service (a separate
-``hotline serve`` process, as in production) writes the call record and answers it; in
-``bench-answer`` the dialplan's own ``Answer()`` does. Latency is the ``;2`` leg's
-``creationtime`` to the timestamp of its ChannelStateChange to ``Up``. Both come from
-Asterisk's clock and both sides are computed the same way, so neither this script's
-event loop nor websocket delivery counts, and the ratio is apples to apples. A second
-table starts the clock at the ChannelDialplan event that enters the answering
-application (``Stasis`` or ``Answer``) instead, which isolates what happens after the
-dialplan hands the call over. Asterisk writes these times with millisecond resolution,
-so the baseline is mostly 0–1 ms; ratios use max(baseline, 1 ms) to stay finite.
+What is measured, per call, depends on who the callers are (``--callers``):
 
-The bench observes the ``;2`` legs through its own ARI application (a unique name,
-subscribed to all channels, so no event is lost to a subscribe-after-originate race)
-and never touches the ``hotline`` application. It holds the sandbox lock the test suite
+- ``sip`` (the default when ``sipp`` is on PATH): real SIP phones, as residents arrive.
+  One SIPp process per scenario and side (bench/sip/caller.xml) sends INVITEs over the
+  residents' trunk (127.0.0.1:5060, context ``from-residents``): to 400, which enters
+  ``Stasis(hotline)``, or to 499, a temporary extension the bench adds for the run that
+  goes to ``bench-answer``. The answering channel is the ``PJSIP/residents-trunk-…``
+  channel, recognised by the caller number SIPp sends (a prefix unique to the run,
+  scenario and side, then SIPp's call number). SIPp holds each call ``--hold`` seconds
+  after the 200 OK and sends a BYE.
+- ``local``: Local channels originated through ARI into ``400@from-residents`` or
+  ``400@bench-answer``; the answering channel is the ``;2`` leg, and the bench hangs up
+  the ``;1`` leg ``--hold`` seconds after Up. Cheaper to set up, but Asterisk spends about
+  15 times more CPU on a Local call playing a prompt than on a SIP one (two channels, a
+  bridge of frames between them), so a 100-call burst saturates the 2-core sandbox.
+
+Either way the answering channel runs the dialplan a resident's call runs: in
+``from-residents`` our service (a separate ``hotline serve`` process, as in production)
+writes the call record and answers it; in ``bench-answer`` the dialplan's own
+``Answer()`` does. Latency is the answering channel's ``creationtime`` to the timestamp
+of its ChannelStateChange to ``Up``. Both come from Asterisk's clock and both sides are
+computed the same way, so neither this script's event loop, nor websocket delivery, nor
+SIPp counts, and the ratio is apples to apples. A second table starts the clock at the
+ChannelDialplan event that enters the answering application (``Stasis`` or ``Answer``)
+instead, which isolates what happens after the dialplan hands the call over. Asterisk
+writes these times with millisecond resolution, so the baseline is mostly 0–1 ms; ratios
+use max(baseline, 1 ms) to stay finite.
+
+The bench observes the answering channels through its own ARI application (a unique
+name, subscribed to all channels, so no event is lost to a subscribe-after-originate
+race) and never touches the ``hotline`` application. It holds the sandbox lock the test suite
 takes, so a test run and a bench run never compete for the sandbox.
 """
 
@@ -34,6 +49,8 @@ import fcntl
 import math
 import os
 import platform
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -63,16 +80,26 @@ LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline"))
 
 HOTLINE_ENDPOINT = "Local/400@from-residents"
 BASELINE_ENDPOINT = "Local/400@bench-answer"
+SIPP = shutil.which("sipp")
+SIP_SCENARIO = Path(__file__).resolve().parent / "sip" / "caller.xml"
+SIP_TRUNK = "127.0.0.1:5060"  # transport-udp in config/asterisk/pjsip.conf
+SIP_CHANNEL_PREFIX = "PJSIP/residents-trunk-"
+HOTLINE_EXTEN = "400"
+BASELINE_EXTEN = "499"  # added to from-residents for the run only: Goto(bench-answer,400,1)
+BURST_RATE = 1000.0  # calls/s SIPp starts a burst at: 100 INVITEs within about 100 ms
 ANSWER_APPS = {"Stasis", "Answer"}  # the dialplan application that answers, per side
 RUN = uuid.uuid4().hex[:8]
 BENCH_APP = f"bench-latency-{RUN}"  # ours alone; never "hotline"
 CHANNEL_PREFIX = f"bench-{RUN}-"  # every channel this run creates, for the final clean-up
+# Every SIP call of this run comes from a number starting with this (then a scenario digit,
+# a side digit and SIPp's call number), for matching channels and the final clean-up.
+SIP_CALLER_PREFIX = f"8{int(RUN, 16) % 10000:04d}"
 
 TARGET_CONCURRENT = 100
 TARGET_RATIO = 1.5
 TARGET_P99_MS = 50.0
 
-UP_TIMEOUT_S = 15.0  # a call not Up by then is counted as failed
+UP_TIMEOUT_S = 15.0  # a call not Up by then is counted as failed (also in caller.xml)
 GONE_TIMEOUT_S = 15.0
 SETTLE_TIMEOUT_S = 30.0
 RECORDS_TIMEOUT_S = 30.0
@@ -87,10 +114,10 @@ class BenchError(Exception):
 # -- the calls --------------------------------------------------------------------------
 @dataclass
 class Trace:
-    """What Asterisk told us about one call's ``;2`` leg."""
+    """What Asterisk told us about one call's answering channel."""
 
-    caller_leg: str  # ;1, held by the bench app
-    answer_leg: str  # ;2, runs the dialplan and is answered
+    answer_leg: str  # Local ;2 or the PJSIP channel: runs the dialplan and is answered
+    caller_leg: str = ""  # Local ;1, held by the bench app (none for SIP calls)
     created: datetime | None = None
     app_entered: datetime | None = None  # ChannelDialplan into Stasis/Answer
     up_at: datetime | None = None
@@ -115,10 +142,16 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
 
 
 class Observer:
-    """Routes the bench app's events about a ``;2`` leg to that call's trace."""
+    """Routes the bench app's events about an answering channel to that call's trace.
+
+    Local calls are tracked by the ``;2`` leg's id, chosen before the originate. SIP
+    channels get their id from Asterisk, so a new ``PJSIP/residents-trunk-`` channel is
+    claimed by the caller-number prefix its SIPp run sends (see :meth:`expect_sip`).
+    """
 
     def __init__(self) -> None:
-        self.traces: dict[str, Trace] = {}  # by ;2 leg id
+        self.traces: dict[str, Trace] = {}  # by answering channel id
+        self.sip_runs: dict[str, list[Trace]] = {}  # by caller-number prefix
 
     def track(self, trace: Trace) -> None:
         self.traces[trace.answer_leg] = trace
@@ -126,9 +159,32 @@ class Observer:
     def forget(self, trace: Trace) -> None:
         self.traces.pop(trace.answer_leg, None)
 
+    def expect_sip(self, prefix: str) -> list[Trace]:
+        """Collect, into the returned list, the SIP calls from numbers starting ``prefix``."""
+        return self.sip_runs.setdefault(prefix, [])
+
+    def stop_expecting(self, prefix: str) -> None:
+        for trace in self.sip_runs.pop(prefix, []):
+            self.forget(trace)
+
+    def _claim_sip(self, channel: dict[str, Any]) -> Trace | None:
+        channel_id = str(channel.get("id", ""))
+        if not channel_id or not str(channel.get("name", "")).startswith(SIP_CHANNEL_PREFIX):
+            return None
+        number = str((channel.get("caller") or {}).get("number", ""))
+        for prefix, traces in self.sip_runs.items():
+            if number.startswith(prefix):
+                trace = Trace(answer_leg=channel_id)
+                traces.append(trace)
+                self.track(trace)
+                return trace
+        return None
+
     def on_event(self, event: Event) -> None:
         channel: dict[str, Any] = event.raw.get("channel") or {}
         trace = self.traces.get(str(channel.get("id", "")))
+        if trace is None and self.sip_runs and event.type != "ChannelDestroyed":
+            trace = self._claim_sip(channel)
         if trace is None:
             return
         if trace.created is None:
@@ -150,7 +206,7 @@ async def place_call(
 ) -> Trace:
     """One caller: originate at ``start_at`` (loop time), wait for Up, hold, hang up."""
     tag = uuid.uuid4().hex[:10]
-    trace = Trace(caller_leg=f"{CHANNEL_PREFIX}{tag};1", answer_leg=f"{CHANNEL_PREFIX}{tag};2")
+    trace = Trace(answer_leg=f"{CHANNEL_PREFIX}{tag};2", caller_leg=f"{CHANNEL_PREFIX}{tag};1")
     observer.track(trace)
     loop = asyncio.get_running_loop()
     await asyncio.sleep(max(0.0, start_at - loop.time()))
@@ -213,6 +269,145 @@ async def run_calls(
     ]
     budget = calls / (rate or math.inf) + UP_TIMEOUT_S + hold_s + GONE_TIMEOUT_S + 30
     return await asyncio.wait_for(asyncio.gather(*tasks), budget)
+
+
+# -- SIP callers ------------------------------------------------------------------------
+def free_udp_port(*, and_plus: int = 0) -> int:
+    """A loopback UDP port free right now; with ``and_plus``, port + and_plus is free too."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            if not and_plus:
+                return port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                try:
+                    second.bind(("127.0.0.1", port + and_plus))
+                except OSError:
+                    continue
+                return port
+    raise BenchError("no free UDP port pair on 127.0.0.1")
+
+
+def sipp_version() -> str:
+    assert SIPP is not None
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        out = subprocess.run(
+            [SIPP, "-v"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        if found := re.search(r"SIPp (v[^\s,]+)", out):
+            return found.group(1).rstrip(".")
+    return "(version unknown)"
+
+
+def sipp_summary(workdir: Path) -> str:
+    """Successful/failed calls from SIPp's last statistics screen, and its first error."""
+    try:
+        screen = (workdir / "sipp.out").read_text(errors="replace")
+    except OSError:
+        screen = ""
+    counts = [
+        f"{label.lower()} {found[-1]}"
+        for label in ("Successful call", "Failed call")
+        if (found := re.findall(rf"{label}\s*\|\s*\d+\s*\|\s*(\d+)", screen))
+    ]
+    errors = [
+        # "2026-11-24<TAB>15:41:02.813307<TAB>1795534862.813307: caller timed out ..."
+        re.sub(r"^\S+\t\S+\t[\d.]+: ", "", line.strip())
+        for log in sorted(workdir.glob("*_errors.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if line.strip() and not line.startswith(("-", "\t", "The following events"))
+    ]
+    if not errors:
+        errors = [_tail(workdir / "sipp.out", 3).replace("\n", " | ")]
+    return ", ".join(counts) + (f"; first error: {errors[0][:300]}" if errors else "")
+
+
+def prepare_sipp_dir(workdir: Path) -> None:
+    workdir.mkdir(parents=True)
+    shutil.copy(SIP_SCENARIO, workdir / SIP_SCENARIO.name)  # SIPp writes its logs beside it
+
+
+async def run_sip_calls(
+    observer: Observer,
+    workdir: Path,
+    exten: str,
+    prefix: str,
+    *,
+    calls: int,
+    rate: float | None,
+    hold_s: float,
+) -> list[Trace]:
+    """``calls`` SIP calls to ``exten`` from one SIPp process, at ``rate`` or all at once.
+
+    Each is held ``hold_s`` after its 200 OK, then SIPp sends the BYE. The answering
+    channels are claimed by the caller-number ``prefix`` as Asterisk reports them.
+    """
+    assert SIPP is not None
+    prepare_sipp_dir(workdir)
+    cps = rate or BURST_RATE
+    budget = calls / cps + UP_TIMEOUT_S + hold_s + GONE_TIMEOUT_S + 30
+    args = [
+        SIP_TRUNK,
+        "-sf", SIP_SCENARIO.name,
+        "-s", exten,
+        "-key", "prefix", prefix,
+        "-i", "127.0.0.1",
+        "-p", str(free_udp_port()),
+        "-mi", "127.0.0.1",
+        "-mp", str(free_udp_port(and_plus=2)),  # SIPp binds it and the one two above
+        "-rtp_echo",  # receive the prompt and send it back, like a phone's microphone
+        "-d", str(round(hold_s * 1000)),
+        "-m", str(calls),
+        "-l", str(calls),
+        "-r", f"{cps:g}",
+        "-rp", "1000",
+        "-timeout", f"{math.ceil(budget)}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_err",
+    ]  # fmt: skip
+    traces = observer.expect_sip(prefix)
+    try:
+        with (workdir / "sipp.out").open("wb") as out:
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    SIPP, *args, cwd=workdir, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+                )
+            except OSError as err:
+                raise BenchError(f"cannot start {SIPP}: {err}") from err
+        try:
+            returncode: int | None = await asyncio.wait_for(proc.wait(), budget + 10)
+        except TimeoutError:
+            returncode = None
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        # SIPp is done: each channel it made is gone, or soon will be.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(t.gone.wait() for t in traces)), GONE_TIMEOUT_S)
+    finally:
+        observer.stop_expecting(prefix)
+    result = list(traces)
+    for trace in result:
+        if trace.up_at is None:
+            trace.error = (
+                "hung up before it was answered" if trace.gone.is_set() else "not answered"
+            )
+        elif not trace.gone.is_set():
+            trace.teardown_error = f"still up {GONE_TIMEOUT_S:.0f} s after SIPp finished"
+    if len(result) > calls:
+        print(f"  note: {len(result)} channels from {prefix}… for {calls} INVITEs")
+    result += [
+        Trace(answer_leg="", error="no channel in Asterisk (INVITE lost or rejected)")
+        for _ in range(calls - len(result))
+    ]
+    if returncode != 0:
+        how = "was killed" if returncode is None else f"exited {returncode}"
+        print(f"  sipp {how}: {sipp_summary(workdir)}")
+    return result
 
 
 # -- statistics -------------------------------------------------------------------------
@@ -443,7 +638,10 @@ async def hang_up_ours(ari: AriClient) -> None:
     """Leave no channel of this run behind, whatever happened to it."""
     with contextlib.suppress(AriError):
         for channel in await ari.list_channels():
-            if channel.id.startswith(CHANNEL_PREFIX):
+            if channel.id.startswith(CHANNEL_PREFIX) or (
+                channel.name.startswith(SIP_CHANNEL_PREFIX)
+                and channel.caller_number.startswith(SIP_CALLER_PREFIX)
+            ):
                 with contextlib.suppress(AriError):
                     await ari.hangup(channel.id)
 
@@ -549,9 +747,10 @@ def machine_info(asterisk_version: str) -> list[str]:
 
 
 # -- report -----------------------------------------------------------------------------
-def print_report(scenarios: Sequence[Scenario], hold_s: float) -> None:
+def print_report(scenarios: Sequence[Scenario], hold_s: float, callers: str) -> None:
+    leg = "the PJSIP channel" if callers == "sip" else "the ;2 leg"
     for measure, title in (
-        ("created_to_up_ms", "creationtime of the ;2 leg → its ChannelStateChange Up"),
+        ("created_to_up_ms", f"creationtime of {leg} → its ChannelStateChange Up"),
         ("app_to_up_ms", "ChannelDialplan into Stasis/Answer → ChannelStateChange Up"),
     ):
         print()
@@ -575,7 +774,11 @@ def print_report(scenarios: Sequence[Scenario], hold_s: float) -> None:
                 f"{ratio(h.p50, b.p50):>7.1f}{'':>7}{ratio(h.p99, b.p99):>7.1f}"
                 "   (hotline/baseline at p50, p99)"
             )
-    print(f"\n(each call hung up {hold_s:g} s after Up; ratios use max(baseline, 1 ms))")
+    hang_up = "SIPp sent a BYE" if callers == "sip" else "the bench hung up the ;1 leg"
+    print(
+        f"\n(callers: {callers}; {hang_up} {hold_s:g} s after each answer; "
+        "ratios use max(baseline, 1 ms))"
+    )
 
     bursts = [sc for sc in scenarios if sc.rate is None]
     print(
@@ -646,14 +849,18 @@ async def bench(config: Config, args: argparse.Namespace) -> int:
         await quiet_machine()
         for line in machine_info(info.version):
             print(line)
+        print(f"callers: {describe_callers(args.callers)}")
 
         try:
+            if args.callers == "sip":
+                add_baseline_extension()
             async with subscribe_all_stream(http, config, observer):
                 with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
                     port = free_port()
+                    callers = Callers(args.callers, ari, observer, Path(tmp))
                     async with hotline_service(http, Path(tmp), port) as base:
                         print(f"service: hotline serve on {base}, database {tmp}/bench.db")
-                        await run_all(ari, observer, http, base, scenarios, args)
+                        await run_all(callers, http, base, scenarios, args)
                         _, health = await get_json(http, f"{base}/healthz")
                         if health.get("ari", {}).get("application_replaced"):
                             print("WARNING: another client took the 'hotline' ARI app")
@@ -661,37 +868,127 @@ async def bench(config: Config, args: argparse.Namespace) -> int:
                         print(f"service log: {line}")
         finally:
             await hang_up_ours(ari)
+            if args.callers == "sip":
+                remove_baseline_extension()
         if warning := disturbed(info, await ari.asterisk_info()):
             print(f"WARNING: {warning}; figures of this run are not representative")
-    print_report(scenarios, args.hold)
+    print_report(scenarios, args.hold, args.callers)
     print(f"load avg at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
+def asterisk_cli(command: str) -> str:
+    try:
+        done = subprocess.run(
+            [str(SANDBOX), "cli", command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise BenchError(f"asterisk-sandbox cli {command!r} failed: {err}") from err
+    if done.returncode != 0:
+        raise BenchError(f"asterisk-sandbox cli {command!r} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def add_baseline_extension() -> None:
+    """The SIP baseline's way to bench-answer: the trunk always lands in from-residents.
+
+    Added to the running dialplan only (config/ is untouched); a reload drops it, and the
+    bench reports any reload during the run.
+    """
+    command = (
+        f"dialplan add extension {BASELINE_EXTEN},1,Goto(bench-answer,{HOTLINE_EXTEN},1) "
+        "into from-residents replace"
+    )
+    said = asterisk_cli(command)
+    if "added" not in said and "replace" not in said:
+        raise BenchError(f"could not add the baseline extension: {said.strip()}")
+
+
+def remove_baseline_extension() -> None:
+    try:
+        asterisk_cli(f"dialplan remove extension {BASELINE_EXTEN}@from-residents")
+    except BenchError as err:
+        print(f"WARNING: {err}; remove {BASELINE_EXTEN}@from-residents by hand")
+
+
+def describe_callers(mode: str) -> str:
+    if mode == "local":
+        return f"local (Local channels: hotline {HOTLINE_ENDPOINT}, baseline {BASELINE_ENDPOINT})"
+    return (
+        f"sip (SIPp {sipp_version()} UACs over the residents' trunk {SIP_TRUNK}: hotline "
+        f"{HOTLINE_EXTEN}@from-residents, baseline {BASELINE_EXTEN}@from-residents → "
+        f"bench-answer; callers {SIP_CALLER_PREFIX}…)"
+    )
+
+
+@dataclass
+class Callers:
+    """Places one side's calls of a scenario, as Local channels or SIP phones."""
+
+    mode: str  # "sip" or "local"
+    ari: AriClient
+    observer: Observer
+    workdir: Path  # SIPp's working folders go here
+
+    def describe(self, side: str, index: int) -> str:
+        if self.mode == "local":
+            return HOTLINE_ENDPOINT if side == "hotline" else BASELINE_ENDPOINT
+        exten = HOTLINE_EXTEN if side == "hotline" else BASELINE_EXTEN
+        return f"SIP {exten}@from-residents from {self._prefix(side, index)}…"
+
+    @staticmethod
+    def _prefix(side: str, index: int) -> str:
+        # same length for every scenario and side, so no prefix is another's prefix
+        return f"{SIP_CALLER_PREFIX}{index % 10}{1 if side == 'hotline' else 0}"
+
+    async def place(
+        self, side: str, index: int, *, calls: int, rate: float | None, hold_s: float
+    ) -> list[Trace]:
+        if self.mode == "local":
+            endpoint = HOTLINE_ENDPOINT if side == "hotline" else BASELINE_ENDPOINT
+            return await run_calls(
+                self.ari, self.observer, endpoint, calls=calls, rate=rate, hold_s=hold_s
+            )
+        return await run_sip_calls(
+            self.observer,
+            self.workdir / f"sipp-{index}-{side}",
+            HOTLINE_EXTEN if side == "hotline" else BASELINE_EXTEN,
+            self._prefix(side, index),
+            calls=calls,
+            rate=rate,
+            hold_s=hold_s,
+        )
+
+
 async def run_all(
-    ari: AriClient,
-    observer: Observer,
+    callers: Callers,
     http: aiohttp.ClientSession,
     base: str,
     scenarios: Sequence[Scenario],
     args: argparse.Namespace,
 ) -> None:
+    ari = callers.ari
     if args.warmup:
-        for endpoint in (BASELINE_ENDPOINT, HOTLINE_ENDPOINT):
-            await run_calls(ari, observer, endpoint, calls=args.warmup, rate=5.0, hold_s=0.2)
+        for side in ("baseline", "hotline"):
+            await callers.place(side, 0, calls=args.warmup, rate=5.0, hold_s=0.2)
         await settle(ari, http, base)
         print(f"warm-up: {args.warmup} calls each side (not counted)")
     hotline_ids: dict[str, set[str]] = {}
-    for sc in scenarios:
+    for index, sc in enumerate(scenarios, start=1):
         how = f"{sc.rate:g}/s" if sc.rate else "all at once"
-        for side, endpoint in (("baseline", BASELINE_ENDPOINT), ("hotline", HOTLINE_ENDPOINT)):
+        for side in ("baseline", "hotline"):
             print(
-                f"{time.strftime('%H:%M:%S')} {sc.name}: {side} ({endpoint}), "
-                f"{sc.calls} calls {how}...",
+                f"{time.strftime('%H:%M:%S')} {sc.name}: {side} "
+                f"({callers.describe(side, index)}), {sc.calls} calls {how}...",
                 flush=True,
             )
-            traces = await run_calls(
-                ari, observer, endpoint, calls=sc.calls, rate=sc.rate, hold_s=args.hold
+            traces = await callers.place(
+                side, index, calls=sc.calls, rate=sc.rate, hold_s=args.hold
             )
             if side == "hotline":
                 sc.hotline = traces
@@ -731,11 +1028,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--warmup", type=int, default=5, help="uncounted calls per side first (default 5)"
     )
     parser.add_argument(
+        "--callers",
+        choices=("sip", "local"),
+        default="sip" if SIPP else "local",
+        help="SIP phones from sipp over the residents' trunk, or Local channels via ARI "
+        "(default sip when sipp is on PATH, else local)",
+    )
+    parser.add_argument(
         "--lock-timeout", type=float, default=900, help="seconds to wait for the sandbox lock"
     )
     args = parser.parse_args(argv)
     if (args.calls is not None and args.calls < 1) or (args.rate is not None and args.rate <= 0):
         parser.error("--calls and --rate must be positive")
+    if args.callers == "sip" and SIPP is None:
+        parser.error("--callers sip needs sipp on PATH (Debian package sip-tester)")
     try:
         config = load_config()
         require_loopback(config.ari.url)
