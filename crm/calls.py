@@ -9,19 +9,18 @@ single statement is also what makes "first close wins" hold on PostgreSQL.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from crm.exceptions import NotFound, StorageError
 from crm.models import Call, IvrStep, UTCDateTime
+from crm.repository import Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 INITIAL_STATE = "ringing"
@@ -39,7 +38,7 @@ class IvrStepRecord:
     at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return _to_json(self)
+        return record_json(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +64,11 @@ class CallRecord:
     ivr_path: tuple[IvrStepRecord, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return _to_json(self)
+        return record_json(self)
 
 
-class CallLog:
+class CallLog(Repository):
     """Repository of call records; the only code that touches the call tables."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
 
     @uncancellable
     async def open_call(
@@ -91,7 +87,7 @@ class CallLog:
         first (a write needs no read snapshot) and the duplicate is looked up afterwards.
         Asterisk sends an empty caller id when there is none; that is stored as None.
         """
-        _require_aware("started_at", started_at)
+        require_aware("started_at", started_at)
         statement = (
             insert(Call)
             .values(
@@ -123,7 +119,7 @@ class CallLog:
         self, call_id: int, *, answered_at: datetime, ring_ms: int, state: str | None = None
     ) -> None:
         """Store the answer; ``state`` too in the same write (one fewer under a burst)."""
-        _require_aware("answered_at", answered_at)
+        require_aware("answered_at", answered_at)
         values: dict[str, Any] = {"answered_at": answered_at, "ring_ms": ring_ms}
         if state is not None:
             values["state"] = state
@@ -143,7 +139,7 @@ class CallLog:
         two concurrent appends to one call cannot share a number (the unique
         ``(call_id, seq)`` constraint rejects the loser on PostgreSQL).
         """
-        _require_aware("at", at)
+        require_aware("at", at)
         next_seq = (
             select(func.coalesce(func.max(IvrStep.seq) + 1, 0))
             .where(IvrStep.call_id == call_id)
@@ -169,7 +165,7 @@ class CallLog:
 
     @uncancellable
     async def set_queue(self, call_id: int, *, queue: str, at: datetime) -> None:
-        _require_aware("at", at)
+        require_aware("at", at)
         await self._update("set_queue", call_id, queue=queue, queued_at=at)
 
     @uncancellable
@@ -205,7 +201,7 @@ class CallLog:
         close the same call; the first one's reason is the true one, so the update only
         matches a row that is still open and only one closer can match it.
         """
-        _require_aware("ended_at", ended_at)
+        require_aware("ended_at", ended_at)
         statement = (
             update(Call)
             .where(Call.id == call_id, Call.ended_at.is_(None))
@@ -267,10 +263,10 @@ class CallLog:
         if queue is not None:
             conditions.append(Call.queue == queue)
         if since is not None:
-            _require_aware("since", since)
+            require_aware("since", since)
             conditions.append(Call.started_at >= since)
         if until is not None:
-            _require_aware("until", until)
+            require_aware("until", until)
             conditions.append(Call.started_at < until)
         page = (
             select(Call)
@@ -304,24 +300,10 @@ class CallLog:
             calls = (await session.scalars(statement)).all()
         return [_record(call) for call in calls]
 
-    @asynccontextmanager
-    async def _transaction(self, operation: str) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._sessions() as session, session.begin():
-                yield session
-        except SQLAlchemyError as err:
-            raise StorageError(f"{operation} failed") from err
-
 
 async def _require_call(session: AsyncSession, call_id: int) -> None:
     if await session.scalar(select(Call.id).where(Call.id == call_id)) is None:
         raise NotFound("call", call_id)
-
-
-def _require_aware(name: str, value: datetime) -> None:
-    """Refuse naive datetimes here, where the caller can see which argument was wrong."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
 
 
 def _record(call: Call) -> CallRecord:
@@ -347,17 +329,3 @@ def _record(call: Call) -> CallRecord:
             for s in call.ivr_steps
         ),
     )
-
-
-def _to_json(record: CallRecord | IvrStepRecord) -> dict[str, Any]:
-    return {f.name: _json_value(getattr(record, f.name)) for f in fields(record)}
-
-
-def _json_value(value: object) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, tuple):
-        return [_json_value(item) for item in value]
-    if isinstance(value, IvrStepRecord):
-        return value.to_json()
-    return value

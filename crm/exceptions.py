@@ -3,6 +3,8 @@
     CrmError
     ├── NotFound        the record asked for does not exist (what, key)
     ├── InvalidQuery    an API filter was refused (field, reason)
+    ├── InvalidInput    a value to store was refused (field, reason)
+    ├── Conflict        the change clashes with what is stored (e.g. a duplicate endpoint)
     └── StorageError    the database failed; raised ``from`` the SQLAlchemy error
 
 Callers catch ``StorageError`` instead of SQLAlchemy's errors so that the choice of database
@@ -32,6 +34,19 @@ class InvalidQuery(CrmError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class InvalidInput(CrmError):
+    """Raised for a value that cannot be stored; names the field so clients can fix it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class Conflict(CrmError):
+    """Raised when a change clashes with the stored state (HTTP 409)."""
 
 
 class StorageError(CrmError):

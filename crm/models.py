@@ -14,12 +14,14 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
     String,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -114,3 +116,143 @@ class IvrStep(Base):
     input: Mapped[str] = mapped_column(String)
     action: Mapped[str] = mapped_column(String)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Agent(Base):
+    """A person who answers calls at a softphone; skills say which queues they serve."""
+
+    __tablename__ = "agent"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String)
+    endpoint: Mapped[str] = mapped_column(String, unique=True)  # e.g. PJSIP/1001
+    state: Mapped[str] = mapped_column(String)
+    state_reason: Mapped[str | None] = mapped_column(String)
+    state_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+    skills: Mapped[list[AgentSkill]] = relationship(
+        order_by="AgentSkill.queue", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class AgentSkill(Base):
+    """An agent serves ``queue``; a higher ``level`` is offered the call first on a tie."""
+
+    __tablename__ = "agent_skill"
+    __table_args__ = (UniqueConstraint("agent_id", "queue"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"))
+    queue: Mapped[str] = mapped_column(String)
+    level: Mapped[int] = mapped_column(Integer)
+
+
+class AgentStateChange(Base):
+    """Every change of an agent's state, with when and why: the basis of agent reports."""
+
+    __tablename__ = "agent_state_change"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agent.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String)
+    reason: Mapped[str | None] = mapped_column(String)
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class QueueEntry(Base):
+    """One call's stay in one queue: the facts service level, ASA and abandon rate need."""
+
+    __tablename__ = "queue_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String, index=True)
+    tag: Mapped[str | None] = mapped_column(String)  # e.g. urgent / general for repairs
+    priority: Mapped[int] = mapped_column(Integer)
+    entered_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # answered / abandoned / callback / message / timeout / service-stopped
+    outcome: Mapped[str | None] = mapped_column(String)
+    talk_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wrap_up_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    offers: Mapped[list[AgentOffer]] = relationship(
+        order_by="AgentOffer.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class AgentOffer(Base):
+    """One agent's phone ringing for one queue entry, and how that ended."""
+
+    __tablename__ = "agent_offer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("queue_entry.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    endpoint: Mapped[str] = mapped_column(String)
+    ring_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # answered / no-answer / busy / failed / unavailable / caller-gone / lost-race
+    outcome: Mapped[str | None] = mapped_column(String)
+
+
+class QueueCallback(Base):
+    """A caller who chose to be called back, keeping their place (original entry time)."""
+
+    __tablename__ = "queue_callback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str] = mapped_column(String, index=True)
+    number: Mapped[str] = mapped_column(String)
+    place_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the original entry time
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # waiting / dialling / reached / failed / expired / cancelled
+    status: Mapped[str] = mapped_column(String, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    attempt_log: Mapped[list[QueueCallbackAttempt]] = relationship(
+        order_by="QueueCallbackAttempt.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class QueueCallbackAttempt(Base):
+    """One try at a call-back: agent first, then the resident."""
+
+    __tablename__ = "queue_callback_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    callback_id: Mapped[int] = mapped_column(
+        ForeignKey("queue_callback.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String)  # reached / no-answer / busy / failed
+
+
+class Message(Base):
+    """A message (留言) a caller left; tracked until someone handles it (转告)."""
+
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    queue: Mapped[str | None] = mapped_column(String)
+    reason: Mapped[str] = mapped_column(String)  # asked / no-agents / out-of-hours / ...
+    recording: Mapped[str | None] = mapped_column(String)  # Asterisk stored-recording name
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String)
+    note: Mapped[str | None] = mapped_column(String)

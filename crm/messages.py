@@ -1,0 +1,152 @@
+"""Messages (留言) callers leave, tracked until someone handles them (转告).
+
+A message is stored the moment the recording stops, linked to its call, and stays
+"unhandled" on the supervisor's list until a person marks it handled with a note.
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from crm.exceptions import Conflict, InvalidInput, NotFound
+from crm.models import Message
+from crm.repository import Repository, record_json, require_aware
+from crm.uncancellable import uncancellable
+
+
+class MessageReason:
+    ASKED = "asked"  # chose to leave a message in the menu
+    NO_AGENTS = "no-agents"  # nobody of that queue is logged in
+    OUT_OF_HOURS = "out-of-hours"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    call_id: int
+    queue: str | None
+    reason: str
+    recording: str | None
+    duration_s: float | None
+    recorded_at: datetime
+    handled_at: datetime | None
+    handled_by: str | None
+    note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return record_json(self)
+
+
+class MessageBox(Repository):
+    @uncancellable
+    async def leave(
+        self,
+        *,
+        call_id: int,
+        queue: str | None,
+        reason: str,
+        recording: str | None,
+        duration_s: float | None,
+        at: datetime,
+    ) -> int:
+        require_aware("at", at)
+        statement = (
+            insert(Message)
+            .values(
+                call_id=call_id,
+                queue=queue,
+                reason=reason,
+                recording=recording,
+                duration_s=duration_s,
+                recorded_at=at,
+            )
+            .returning(Message.id)
+        )
+        async with self._transaction("leave message") as session:
+            return (await session.execute(statement)).scalar_one()
+
+    @uncancellable
+    async def mark_handled(
+        self, message_id: int, *, by: str, note: str | None, at: datetime
+    ) -> MessageRecord:
+        """Mark a message handled; handling it twice is a conflict, not a silent overwrite."""
+        require_aware("at", at)
+        if not by.strip() or len(by) > 80:
+            raise InvalidInput("handled_by", "must be 1 to 80 characters")
+        if note is not None and len(note) > 2000:
+            raise InvalidInput("note", "must be at most 2000 characters")
+        statement = (
+            update(Message)
+            .where(Message.id == message_id, Message.handled_at.is_(None))
+            .values(handled_at=at, handled_by=by.strip(), note=note)
+            .returning(Message.id)
+        )
+        async with self._transaction("mark handled") as session:
+            if (await session.execute(statement)).scalar_one_or_none() is None:
+                existing = await session.get(Message, message_id)
+                if existing is None:
+                    raise NotFound("message", message_id)
+                raise Conflict(f"message {message_id} was already handled by {existing.handled_by}")
+        return await self.get(message_id)
+
+    @uncancellable
+    async def get(self, message_id: int) -> MessageRecord:
+        found, _ = await self._page("get message", [Message.id == message_id], 1, 0)
+        if not found:
+            raise NotFound("message", message_id)
+        return found[0]
+
+    @uncancellable
+    async def list(
+        self,
+        *,
+        handled: bool | None = None,
+        call_id: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[MessageRecord], int]:
+        """Newest first; ``handled=False`` is the to-do list."""
+        conditions: builtins.list[Any] = []
+        if handled is not None:
+            conditions.append(
+                Message.handled_at.is_not(None) if handled else Message.handled_at.is_(None)
+            )
+        if call_id is not None:
+            conditions.append(Message.call_id == call_id)
+        return await self._page("list messages", conditions, limit, offset)
+
+    async def _page(
+        self, operation: str, conditions: builtins.list[Any], limit: int, offset: int
+    ) -> tuple[builtins.list[MessageRecord], int]:
+        page = (
+            select(Message)
+            .where(*conditions)
+            .order_by(Message.recorded_at.desc(), Message.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        async with self._transaction(operation) as session:
+            total = await session.scalar(
+                select(func.count()).select_from(Message).where(*conditions)
+            )
+            rows = (await session.scalars(page)).all()
+        return [
+            MessageRecord(
+                id=m.id,
+                call_id=m.call_id,
+                queue=m.queue,
+                reason=m.reason,
+                recording=m.recording,
+                duration_s=m.duration_s,
+                recorded_at=m.recorded_at,
+                handled_at=m.handled_at,
+                handled_by=m.handled_by,
+                note=m.note,
+            )
+            for m in rows
+        ], total or 0
