@@ -24,7 +24,7 @@ from crm.repository import Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 # Channel technology/resource as Asterisk dials it: PJSIP/1001, Local/1001@sim-agents.
-ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}$")
+ENDPOINT = re.compile(r"[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}")
 MAX_LEVEL = 10
 LOGGED_OUT = "logged-out"
 
@@ -61,7 +61,7 @@ def check_agent_fields(
     """Refuse what would make an agent that cannot be dialled or matched to a queue."""
     if name is not None and not (0 < len(name.strip()) <= 80):
         raise InvalidInput("name", "must be 1 to 80 characters")
-    if endpoint is not None and not ENDPOINT.match(endpoint):
+    if endpoint is not None and not ENDPOINT.fullmatch(endpoint):
         raise InvalidInput("endpoint", "must look like PJSIP/1001 (technology/resource)")
     if skills is not None:
         for queue, level in skills.items():

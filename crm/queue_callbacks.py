@@ -116,6 +116,8 @@ class CallbackBook(Repository):
                 .returning(QueueCallback.id)
             )
             if claimed.scalar_one_or_none() is None:
+                if await session.get(QueueCallback, callback_id) is None:
+                    raise NotFound("call-back", callback_id)
                 raise Conflict(f"call-back {callback_id} is not waiting")
             return (
                 await session.execute(
@@ -143,6 +145,8 @@ class CallbackBook(Repository):
         ring): that try does not use up one of the resident's attempts.
         """
         require_aware("at", at)
+        if next_attempt_at is not None:
+            require_aware("next_attempt_at", next_attempt_at)
         values: dict[str, Any] = {"status": status}
         if counts:
             values["attempts"] = QueueCallback.attempts + 1
@@ -156,8 +160,14 @@ class CallbackBook(Repository):
                 .where(QueueCallbackAttempt.id == attempt_id)
                 .values(ended_at=at, outcome=outcome)
             )
+            # Only a call-back still dialling moves on: one cancelled meanwhile stays so.
             await session.execute(
-                update(QueueCallback).where(QueueCallback.id == callback_id).values(values)
+                update(QueueCallback)
+                .where(
+                    QueueCallback.id == callback_id,
+                    QueueCallback.status == CallbackStatus.DIALLING,
+                )
+                .values(values)
             )
 
     @uncancellable

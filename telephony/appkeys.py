@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crm.messages import MessageBox
+from telephony.acd.dispatcher import Acd
+from telephony.acd.live import LiveEvents
+from telephony.acd.roster import AgentRoster
 from telephony.ari.stream import EventStream, StreamStatus
 from telephony.config import Config
 from telephony.prompts import PromptLibrary
@@ -14,3 +18,7 @@ STREAM_STATUS: web.AppKey[StreamStatus] = web.AppKey("stream_status", StreamStat
 STREAM: web.AppKey[EventStream] = web.AppKey("stream", EventStream)
 STASIS: web.AppKey[StasisApp] = web.AppKey("stasis", StasisApp)
 PROMPTS: web.AppKey[PromptLibrary] = web.AppKey("prompts", PromptLibrary)
+ACD: web.AppKey[Acd] = web.AppKey("acd", Acd)
+ROSTER: web.AppKey[AgentRoster] = web.AppKey("roster", AgentRoster)
+LIVE: web.AppKey[LiveEvents] = web.AppKey("live", LiveEvents)
+MESSAGES: web.AppKey[MessageBox] = web.AppKey("messages", MessageBox)

@@ -13,6 +13,8 @@ class CallState(StrEnum):
     IVR = "ivr"  # walking the menu
     ROUTING = "routing"  # choice made, routing announcement playing
     HOLDING = "holding"  # waiting in the queue's holding bridge with music
+    CONNECTED = "connected"  # talking to an agent in a mixing bridge
+    MESSAGE = "message"  # leaving a message (留言)
     FAREWELL = "farewell"  # we are ending the call politely (e.g. waited too long)
     ENDED = "ended"
 
@@ -23,6 +25,9 @@ class CallEvent(StrEnum):
     CHOSEN = "chosen"
     HELD = "held"
     WAIT_EXPIRED = "wait-expired"
+    AGENT_ANSWERED = "agent-answered"
+    TAKE_MESSAGE = "take-message"
+    MESSAGE_LEFT = "message-left"
     HANGUP = "hangup"
     FAILED = "failed"
 
@@ -33,6 +38,9 @@ TRANSITIONS: dict[tuple[CallState, CallEvent], CallState] = {
     (CallState.IVR, CallEvent.CHOSEN): CallState.ROUTING,
     (CallState.ROUTING, CallEvent.HELD): CallState.HOLDING,
     (CallState.HOLDING, CallEvent.WAIT_EXPIRED): CallState.FAREWELL,
+    (CallState.HOLDING, CallEvent.AGENT_ANSWERED): CallState.CONNECTED,
+    (CallState.ROUTING, CallEvent.TAKE_MESSAGE): CallState.MESSAGE,
+    (CallState.MESSAGE, CallEvent.MESSAGE_LEFT): CallState.FAREWELL,
     **{
         (state, event): CallState.ENDED
         for state in CallState

@@ -8,12 +8,15 @@ failing on the first call that needs it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telephony.exceptions import ConfigError
 
@@ -25,6 +28,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class CompanyConfig:
     name: str = "幸福家园"
+    timezone: str = "Asia/Shanghai"  # for queue opening hours
 
 
 @dataclass(frozen=True)
@@ -98,10 +102,113 @@ class IvrConfig:
 
 @dataclass(frozen=True)
 class HoldingConfig:
-    """Where a caller waits after the IVR until the queue issue brings agents."""
+    """How callers wait: the music, and the longest anyone is kept waiting in any queue."""
 
     moh_class: str = "default"
     max_wait_s: float = 900.0
+
+
+class Strategy:
+    LONGEST_IDLE = "longest-idle"  # the ready agent idle longest (higher skill level first)
+    RING_ALL = "ring-all"  # every ready agent at once, first to answer wins
+
+    ALL = (LONGEST_IDLE, RING_ALL)
+
+
+class WhenClosed:
+    MESSAGE = "message"  # take a message (留言)
+    WAIT = "wait"  # queue anyway (e.g. a supervisor covers the night)
+
+    ALL = (MESSAGE, WAIT)
+
+
+@dataclass(frozen=True)
+class Hours:
+    """Opening hours in the company's time zone; ``00:00-24:00`` is round the clock."""
+
+    opens_min: int = 0
+    closes_min: int = 24 * 60
+
+    @property
+    def always(self) -> bool:
+        return self.opens_min == 0 and self.closes_min == 24 * 60
+
+    def open_at(self, minute_of_day: int) -> bool:
+        if self.opens_min <= self.closes_min:
+            return self.opens_min <= minute_of_day < self.closes_min
+        return minute_of_day >= self.opens_min or minute_of_day < self.closes_min  # overnight
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """One queue of the ACD; ``[queues.NAME]`` in the config file."""
+
+    name: str
+    label: str  # what agents hear in the whisper and supervisors read: 咨询, 报修 …
+    priority: int = 0  # higher is served first across queues (emergency highest)
+    strategy: str = Strategy.LONGEST_IDLE
+    ring_timeout_s: float = 15.0
+    wrap_up_s: float = 30.0
+    announce_every_s: float = 45.0  # position and expected wait; 0 = never
+    callback_after_s: float = 120.0  # offer 「按1…回电」 after this wait; 0 = never
+    max_wait_s: float = 900.0
+    hours: Hours = Hours()
+    when_closed: str = WhenClosed.MESSAGE
+    when_nobody_logged_in: str = WhenClosed.MESSAGE
+    # An emergency line: rings every ready agent whatever their skills, and the duty
+    # phone, at once (first to answer wins), and raises an alert on the supervisor screen.
+    emergency: bool = False
+
+
+DEFAULT_QUEUES: dict[str, QueueConfig] = {
+    "inquiry": QueueConfig("inquiry", "咨询"),
+    "repair": QueueConfig("repair", "报修"),
+    "complaint": QueueConfig("complaint", "投诉", priority=1),
+    "operator": QueueConfig("operator", "人工服务"),
+    "emergency": QueueConfig(
+        "emergency",
+        "紧急求助",
+        priority=100,
+        strategy=Strategy.RING_ALL,
+        ring_timeout_s=30,
+        wrap_up_s=10,
+        announce_every_s=0,
+        callback_after_s=0,
+        when_closed=WhenClosed.WAIT,
+        when_nobody_logged_in=WhenClosed.WAIT,
+        emergency=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class AcdConfig:
+    """How calls are offered to agents."""
+
+    max_misses: int = 2  # unanswered offers in a row before the agent is paused
+    duty_endpoint: str | None = None  # the duty manager's phone, rung for emergencies
+    default_handle_s: float = 180.0  # expected handle time until real ones are known
+
+
+@dataclass(frozen=True)
+class CallbackConfig:
+    """Queued call-backs: how residents are dialled and how often we try."""
+
+    dial: str = "PJSIP/{number}@residents-trunk"  # {number}: the resident's number
+    caller_id: str = "400"
+    ring_timeout_s: float = 30.0
+    retry_delay_s: float = 300.0
+    max_attempts: int = 3
+    expire_after_s: float = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class MessagesConfig:
+    """Messages (留言) recorded by ARI."""
+
+    max_length_s: int = 120
+    max_silence_s: int = 5
+    format: str = "wav"
 
 
 @dataclass(frozen=True)
@@ -115,6 +222,10 @@ class Config:
     prompts: PromptsConfig = PromptsConfig()
     ivr: IvrConfig = IvrConfig()
     holding: HoldingConfig = HoldingConfig()
+    queues: Mapping[str, QueueConfig] = field(default_factory=lambda: dict(DEFAULT_QUEUES))
+    acd: AcdConfig = AcdConfig()
+    callbacks: CallbackConfig = CallbackConfig()
+    messages: MessagesConfig = MessagesConfig()
 
 
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -237,7 +348,24 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
 
     c, a, h, d = table("company"), table("ari"), table("http"), table("database")
     r, p, i, ho = table("ring"), table("prompts"), table("ivr"), table("holding")
+    ac, cb, m = table("acd"), table("callbacks"), table("messages")
     defaults = Config()
+    timezone = c.text("timezone", defaults.company.timezone)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise c.fail("timezone", f"unknown time zone {timezone!r}") from err
+    holding = HoldingConfig(
+        moh_class=ho.text("moh_class", defaults.holding.moh_class),
+        max_wait_s=ho.number("max_wait_s", defaults.holding.max_wait_s, minimum=1),
+    )
+    queues = _queues(source, data.get("queues", {}), holding)
+    duty = ac.text("duty_endpoint", "", nonempty=False).strip() or None
+    if duty is not None and not _ENDPOINT.fullmatch(duty):
+        raise ac.fail("duty_endpoint", f"must look like PJSIP/1099, got {duty!r}")
+    dial = cb.text("dial", defaults.callbacks.dial)
+    if "{number}" not in dial:
+        raise cb.fail("dial", "must contain {number}, where the resident's number goes")
     ari_url = a.text("url", defaults.ari.url)
     if not ari_url.startswith(("http://", "https://")):
         raise a.fail("url", f"must start with http:// or https://, got {ari_url!r}")
@@ -248,7 +376,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             db_url = f"{prefix}:///{base / file}"
     config = Config(
         source=path if path.exists() else None,
-        company=CompanyConfig(name=c.text("name", defaults.company.name)),
+        company=CompanyConfig(name=c.text("name", defaults.company.name), timezone=timezone),
         ari=AriConfig(
             url=ari_url.rstrip("/"),
             user=a.text("user", defaults.ari.user),
@@ -285,16 +413,132 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             speed_wpm=p.integer("speed_wpm", defaults.prompts.speed_wpm, minimum=80, maximum=450),
         ),
         ivr=IvrConfig(menu=i.path("menu", defaults.ivr.menu, base)),
-        holding=HoldingConfig(
-            moh_class=ho.text("moh_class", defaults.holding.moh_class),
-            max_wait_s=ho.number("max_wait_s", defaults.holding.max_wait_s, minimum=1),
+        holding=holding,
+        queues=queues,
+        acd=AcdConfig(
+            max_misses=ac.integer("max_misses", defaults.acd.max_misses, minimum=1),
+            duty_endpoint=duty,
+            default_handle_s=ac.number(
+                "default_handle_s", defaults.acd.default_handle_s, minimum=1
+            ),
+        ),
+        callbacks=CallbackConfig(
+            dial=dial,
+            caller_id=cb.text("caller_id", defaults.callbacks.caller_id),
+            ring_timeout_s=cb.number(
+                "ring_timeout_s", defaults.callbacks.ring_timeout_s, minimum=5
+            ),
+            retry_delay_s=cb.number("retry_delay_s", defaults.callbacks.retry_delay_s, minimum=1),
+            max_attempts=cb.integer(
+                "max_attempts", defaults.callbacks.max_attempts, minimum=1, maximum=20
+            ),
+            expire_after_s=cb.number(
+                "expire_after_s", defaults.callbacks.expire_after_s, minimum=60
+            ),
+        ),
+        messages=MessagesConfig(
+            max_length_s=m.integer(
+                "max_length_s", defaults.messages.max_length_s, minimum=5, maximum=600
+            ),
+            max_silence_s=m.integer(
+                "max_silence_s", defaults.messages.max_silence_s, minimum=1, maximum=60
+            ),
+            format=m.text("format", defaults.messages.format),
         ),
     )
-    for reader in (c, a, h, d, r, p, i, ho):
+    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m):
         reader.done()
     if config.ari.reconnect_max_s < config.ari.reconnect_initial_s:
         raise a.fail("reconnect_max_s", "must not be below reconnect_initial_s")
     return config
 
 
-_TABLES = {"company", "ari", "http", "database", "ring", "prompts", "ivr", "holding"}
+_TABLES = {
+    "company",
+    "ari",
+    "http",
+    "database",
+    "ring",
+    "prompts",
+    "ivr",
+    "holding",
+    "queues",
+    "acd",
+    "callbacks",
+    "messages",
+}
+_ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}$")
+_QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def _queues(source: str, raw: Any, holding: HoldingConfig) -> dict[str, QueueConfig]:
+    """The five standard queues (with defaults) plus any the file adds."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "queues", "must be a table of [queues.NAME] tables")
+    queues = {
+        name: dataclasses.replace(q, max_wait_s=holding.max_wait_s)
+        for name, q in DEFAULT_QUEUES.items()
+    }
+    for name, table in raw.items():
+        if not _QUEUE_NAME.fullmatch(name):
+            raise ConfigError(source, f"queues.{name}", "name must be lowercase letters/digits")
+        if not isinstance(table, dict):
+            raise ConfigError(source, f"queues.{name}", "must be a table")
+        q = _Reader(source, f"queues.{name}", table)
+        base = queues.get(name) or QueueConfig(name, name, max_wait_s=holding.max_wait_s)
+        strategy = q.text("strategy", base.strategy)
+        if strategy not in Strategy.ALL:
+            raise q.fail("strategy", f"must be one of {', '.join(Strategy.ALL)}")
+        closed = q.text("when_closed", base.when_closed)
+        nobody = q.text("when_nobody_logged_in", base.when_nobody_logged_in)
+        for key, value in (("when_closed", closed), ("when_nobody_logged_in", nobody)):
+            if value not in WhenClosed.ALL:
+                raise q.fail(key, f"must be one of {', '.join(WhenClosed.ALL)}")
+        queues[name] = QueueConfig(
+            name=name,
+            label=q.text("label", base.label),
+            priority=q.integer("priority", base.priority, minimum=0, maximum=1000),
+            strategy=strategy,
+            ring_timeout_s=q.number("ring_timeout_s", base.ring_timeout_s, minimum=3),
+            wrap_up_s=q.number("wrap_up_s", base.wrap_up_s, minimum=0),
+            announce_every_s=_zero_or_at_least(q, "announce_every_s", base.announce_every_s, 10),
+            callback_after_s=_zero_or_at_least(q, "callback_after_s", base.callback_after_s, 1),
+            max_wait_s=min(q.number("max_wait_s", base.max_wait_s, minimum=1), holding.max_wait_s),
+            hours=_hours(q, base.hours),
+            when_closed=closed,
+            when_nobody_logged_in=nobody,
+            emergency=q.get("emergency", base.emergency, _as_bool, "true or false"),
+        )
+        q.done()
+    return queues
+
+
+def _zero_or_at_least(q: _Reader, key: str, default: float, minimum: float) -> float:
+    value = q.number(key, default)
+    if 0 < value < minimum:
+        raise q.fail(key, f"must be 0 (never) or at least {minimum}, got {value}")
+    return value
+
+
+def _hours(q: _Reader, default: Hours) -> Hours:
+    if "hours" not in q.data:
+        q.used.add("hours")
+        return default
+    text = q.text("hours", "")
+    match = _HOURS.fullmatch(text.strip())
+    if not match:
+        raise q.fail("hours", f"expected HH:MM-HH:MM, got {text!r}")
+    oh, om, ch, cm = (int(g) for g in match.groups())
+    if oh > 23 or om > 59 or ch > 24 or cm > 59 or (ch == 24 and cm):
+        raise q.fail("hours", f"not a time of day: {text!r}")
+    opens, closes = oh * 60 + om, ch * 60 + cm
+    if opens == closes:
+        raise q.fail("hours", "opens and closes at the same time")
+    return Hours(opens, closes)
+
+
+def _as_bool(raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise TypeError(raw)
+    return raw

@@ -14,15 +14,35 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
+from crm.agents import AgentDirectory
 from crm.calls import CallLog
 from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
-from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM, STREAM_STATUS
+from crm.messages import MessageBox
+from crm.queue_facts import QueueFacts
+from telephony.acd.announcements import announcement_texts
+from telephony.acd.dispatcher import Acd
+from telephony.acd.http import add_acd_routes
+from telephony.acd.legs import OutboundLegs
+from telephony.acd.live import LiveEvents
+from telephony.acd.roster import AgentRoster
+from telephony.appkeys import (
+    ACD,
+    CONFIG,
+    LIVE,
+    MESSAGES,
+    PROMPTS,
+    ROSTER,
+    STASIS,
+    STREAM,
+    STREAM_STATUS,
+)
 from telephony.ari import AriClient, EventStream
 from telephony.config import Config
+from telephony.exceptions import ConfigError
 from telephony.holding import HoldingArea
-from telephony.ivr.menu import load_menu
+from telephony.ivr.menu import Menu, load_menu
 from telephony.prompts import PromptLibrary
 from telephony.session import SessionDeps
 from telephony.stasis import StasisApp
@@ -34,7 +54,7 @@ log = logging.getLogger(__name__)
 def prompt_library(config: Config) -> PromptLibrary:
     menu = load_menu(config.ivr.menu)
     return PromptLibrary(
-        texts=menu.prompts,
+        texts={**menu.prompts, **announcement_texts()},
         audio_dir=config.prompts.dir,
         media_prefix=config.prompts.media_prefix,
         company=config.company.name,
@@ -44,10 +64,24 @@ def prompt_library(config: Config) -> PromptLibrary:
     )
 
 
+def check_menu_queues(menu: Menu, config: Config) -> None:
+    """Every queue the menu routes to must be configured: fail at start, naming it."""
+    for node in menu.nodes.values():
+        for key, action in node.options.items():
+            queue = action.queue
+            if queue is not None and queue != "message" and queue not in config.queues:
+                raise ConfigError(
+                    str(config.ivr.menu),
+                    f"menu.nodes.{node.id}.options.{key}",
+                    f"routes to queue {queue!r}, which is not configured in [queues]",
+                )
+
+
 def build_app(config: Config, clock: Clock | None = None) -> web.Application:
     """The whole service as one aiohttp application (ARI app + HTTP API)."""
     clock = clock or SystemClock()
     menu = load_menu(config.ivr.menu)  # fail at start on a bad menu, not on the first call
+    check_menu_queues(menu, config)
     prompts = prompt_library(config)
     app = web.Application()
     app[CONFIG] = config
@@ -56,8 +90,15 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await migrate(config.database.url)
         engine = create_engine(config.database.url)
-        call_log = CallLog(make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)
+        call_log = CallLog(sessions)
         app[CALL_LOG] = call_log
+        live = LiveEvents(clock)
+        roster = AgentRoster(AgentDirectory(sessions), clock, live)
+        messages = MessageBox(sessions)
+        app[LIVE] = live
+        app[ROSTER] = roster
+        app[MESSAGES] = messages
         connector = aiohttp.TCPConnector(limit=config.ari.max_connections)
         async with aiohttp.ClientSession(connector=connector) as http:
             ari = AriClient(
@@ -68,8 +109,12 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 timeout_s=config.ari.request_timeout_s,
             )
             holding = HoldingArea(ari, config.holding.moh_class)
-            deps = SessionDeps(config, ari, call_log, menu, prompts, holding, clock)
-            stasis = StasisApp(deps, holding)
+            legs = OutboundLegs(ari, config.ari.app)
+            acd = Acd(config, ari, roster, legs, QueueFacts(sessions), clock, live)
+            await acd.start()
+            app[ACD] = acd
+            deps = SessionDeps(config, ari, call_log, menu, prompts, holding, clock, acd, messages)
+            stasis = StasisApp(deps, holding, legs)
             stream = EventStream(
                 http,
                 config.ari.url,
@@ -101,8 +146,10 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
                 await stasis.shutdown()
+                await acd.stop()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     add_service_routes(app)
+    add_acd_routes(app)
     return app

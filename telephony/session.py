@@ -12,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from crm.calls import CallLog
 from crm.clock import Clock
+from crm.messages import MessageBox, MessageReason
+from crm.queue_facts import Outcome
+from telephony.acd.announcements import announcement
+from telephony.acd.dispatcher import Acd
+from telephony.acd.waiting import Talk, Waiting
 from telephony.ari import AriClient, AriError, AriNotFound
 from telephony.ari.events import (
     ChannelDestroyed,
@@ -25,11 +33,13 @@ from telephony.ari.events import (
     ChannelHangupRequest,
     Event,
     PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
     StasisEnd,
 )
 from telephony.ari.models import Channel, Playback
 from telephony.call_state import CallEvent, CallState, call_machine
-from telephony.config import Config
+from telephony.config import Config, WhenClosed
 from telephony.hangup_causes import cause_text
 from telephony.holding import HoldingArea
 from telephony.ivr.engine import IvrEngine, IvrStep
@@ -47,7 +57,9 @@ class EndReason:
     """Why a call ended, as stored in ``end_reason``."""
 
     CALLER_HANGUP = "caller-hangup"
+    AGENT_HANGUP = "agent-hangup"  # the agent ended the conversation
     HOLDING_TIMEOUT = "holding-timeout"
+    MESSAGE_LEFT = "message-left"
     SERVICE_ERROR = "service-error"
     ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
     CHANNEL_LOST = "channel-lost"
@@ -65,6 +77,8 @@ class SessionDeps:
     prompts: PromptLibrary
     holding: HoldingArea
     clock: Clock
+    acd: Acd
+    messages: MessageBox
 
 
 @dataclass(frozen=True)
@@ -209,9 +223,9 @@ class CallSession:
         record = await self.deps.call_log.get(self.call_id)
         if self.channel.state != "Up":
             await self.deps.ari.answer(self.channel.id)
-        if record.queue:
+        if record.queue and record.queue in self.deps.config.queues:
             self.machine = call_machine(str(self.call_id), CallState.ROUTING)
-            await self._hold(record.queue)
+            await self._hold(record.queue, tag=None, place_at=record.queued_at)
         else:
             self.machine = call_machine(str(self.call_id), CallState.IVR)
             await self._ivr_then_hold(first_digit=None)
@@ -225,23 +239,136 @@ class CallSession:
         queue = action.queue or "operator"
         self._transition(CallEvent.CHOSEN)
         await d.call_log.set_queue(self.call_id, queue=queue, at=d.clock.now())
+        if queue == "message":
+            await self._take_message(None, MessageReason.ASKED)
+            return
+        config = d.config.queues[queue]
+        closed = not d.acd.open_now(config)
+        if closed and config.when_closed == WhenClosed.MESSAGE:
+            await self._take_message(queue, MessageReason.OUT_OF_HOURS)
+            return
+        nobody = not d.acd.roster.logged_in_for(queue) and not config.emergency
+        if nobody and config.when_nobody_logged_in == WhenClosed.MESSAGE:
+            await self._take_message(queue, MessageReason.NO_AGENTS)
+            return
         route = await self.play(d.prompts.media(f"route_{queue}"))
         await self.until_finished(route, barge_in=False)
-        await self._hold(queue)
+        await self._hold(queue, tag=action.tag or None)
 
-    async def _hold(self, queue: str) -> None:
+    async def _hold(self, queue: str, *, tag: str | None, place_at: datetime | None = None) -> None:
+        """Wait in the queue with music until an agent answers, then talk to them."""
         d = self.deps
         assert self.call_id is not None
         await d.holding.admit(queue, self.channel.id)
         self._transition(CallEvent.HELD)
         await d.call_log.set_state(self.call_id, self.state)
-        await self.drain(d.config.holding.max_wait_s)
-        # Nobody took the call in time: apologise, promise a reply, and end it.
-        self._transition(CallEvent.WAIT_EXPIRED)
-        await d.holding.release(queue, self.channel.id)
-        bye = await self.play(d.prompts.media("hold_timeout"))
+        waiting = await d.acd.join(
+            call_id=self.call_id,
+            channel_id=self.channel.id,
+            queue=d.config.queues[queue],
+            tag=tag,
+            caller_number=self.channel.caller_number or None,
+            place_at=place_at,
+        )
+        try:
+            talk = await self._wait_for_agent(waiting)
+            if talk is None:
+                # Nobody took the call in time: apologise, promise a reply, and end it.
+                d.acd.leave(waiting, Outcome.TIMEOUT)
+                self._transition(CallEvent.WAIT_EXPIRED)
+                await d.holding.release(queue, self.channel.id)
+                bye = await self.play(d.prompts.media("hold_timeout"))
+                await self.until_finished(bye, barge_in=False)
+                self.hangup = Hangup(EndReason.HOLDING_TIMEOUT)
+                await d.ari.hangup(self.channel.id)
+                return
+            try:
+                await d.holding.release(queue, self.channel.id)
+                await d.ari.add_to_bridge(talk.bridge_id, self.channel.id)
+            except AriError:
+                if not waiting.over.done():
+                    raise
+                # The agent hung up (and the bridge went) before the caller got there.
+            self._transition(CallEvent.AGENT_ANSWERED)
+            await d.call_log.set_state(self.call_id, self.state)
+            await waiting.over  # the agent hung up first; a caller hang-up cancels this
+            self.hangup = Hangup(EndReason.AGENT_HANGUP)
+            await d.ari.hangup(self.channel.id)
+        finally:
+            d.acd.leave(waiting)
+
+    async def _wait_for_agent(self, waiting: Waiting) -> Talk | None:
+        """Music, with position and expected wait every so often; None after the maximum."""
+        queue = waiting.queue
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + queue.max_wait_s
+        every = queue.announce_every_s or math.inf
+        next_announce = loop.time() + every
+        while not waiting.connected.done():
+            now = loop.time()
+            if now >= deadline:
+                return None
+            await asyncio.wait([waiting.connected], timeout=min(deadline, next_announce) - now)
+            self.pending_digit()  # keys pressed on hold are not for us (yet)
+            if not waiting.connected.done() and loop.time() >= next_announce:
+                await self._announce(waiting)
+                next_announce = loop.time() + every
+        return waiting.connected.result()
+
+    async def _announce(self, waiting: Waiting) -> None:
+        d = self.deps
+        names = announcement(d.acd.position(waiting), d.acd.expected_wait_s(waiting))
+        playback = await self.play([d.prompts.media(n) for n in names])
+        finished: asyncio.Future[Any] = asyncio.ensure_future(
+            self.until_finished(playback, barge_in=False)
+        )
+        await asyncio.wait([finished, waiting.connected], return_when="FIRST_COMPLETED")
+        if not finished.done():  # an agent answered mid-sentence: stop talking
+            finished.cancel()
+            await self.stop(playback)
+
+    async def _take_message(self, queue: str | None, reason: str) -> None:
+        """Record a message (beep, ``#`` or silence ends it) and keep it for follow-up."""
+        d = self.deps
+        assert self.call_id is not None
+        self._transition(CallEvent.TAKE_MESSAGE)
+        await d.call_log.set_state(self.call_id, self.state)
+        intro = await self.play(d.prompts.media(f"message_{reason.replace('-', '_')}"))
+        await self.until_finished(intro, barge_in=False)
+        name = f"message-{self.call_id}-{uuid.uuid4().hex[:8]}"
+        config = d.config.messages
+        await d.ari.record(
+            self.channel.id,
+            name,
+            fmt=config.format,
+            max_duration_s=config.max_length_s,
+            max_silence_s=config.max_silence_s,
+            terminate_on="#",
+            beep=True,
+        )
+        duration: float | None = None
+        while True:
+            event = await self.next_event(config.max_length_s + 10)
+            if event is None:
+                break
+            if (
+                isinstance(event, RecordingFinished | RecordingFailed)
+                and event.recording.name == name
+            ):
+                duration = event.recording.duration_s
+                break
+        await d.messages.leave(
+            call_id=self.call_id,
+            queue=queue,
+            reason=reason,
+            recording=name,
+            duration_s=duration,
+            at=d.clock.now(),
+        )
+        self._transition(CallEvent.MESSAGE_LEFT)
+        bye = await self.play(d.prompts.media("message_thanks"))
         await self.until_finished(bye, barge_in=False)
-        self.hangup = Hangup(EndReason.HOLDING_TIMEOUT)
+        self.hangup = Hangup(EndReason.MESSAGE_LEFT)
         await d.ari.hangup(self.channel.id)
 
     async def _record_step(self, step: IvrStep) -> None:

@@ -134,3 +134,81 @@ class ResidentSimulator:
 
     def forget(self, call: SimulatedCall) -> None:
         self._calls.pop(call.resident_leg, None)
+
+
+@dataclass
+class Ring:
+    """One ring of a simulated agent's phone, as the phone saw it."""
+
+    extension: str
+    channel_id: str
+    caller: str
+    started: float
+    answered: float | None = None
+    ended: float | None = None
+
+
+@dataclass
+class AgentBehaviour:
+    answer_after_s: float | None = 0.5  # None: never picks up
+    talk_s: float | None = None  # hang up after this long; None: wait for the other side
+    play: str | None = None  # media the agent "says" on answer
+
+
+class AgentSimulator:
+    """Simulated agents' phones: ARI application ``sim-agents`` behind ``Local/NNNN@sim-agents``.
+
+    The ACD dials an agent exactly as it dials a softphone; the simulator is the phone.
+    It records every ring, so tests can check from the phone's side what the ACD did
+    (who rang, when, for which caller, and never two calls at once).
+    """
+
+    APP = "sim-agents"
+
+    def __init__(self, ari: AriClient) -> None:
+        self.ari = ari
+        self.behaviour: dict[str, AgentBehaviour] = {}
+        self.rings: list[Ring] = []
+        self.max_concurrent: dict[str, int] = {}
+        self._active: dict[str, Ring] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.loop_time = asyncio.get_running_loop().time
+
+    @staticmethod
+    def endpoint(extension: str) -> str:
+        return f"Local/{extension}@sim-agents"
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
+            extension = event.channel.dialplan_exten or "?"
+            ring = Ring(extension, event.channel.id, event.channel.caller_number, self.loop_time())
+            self.rings.append(ring)
+            self._active[ring.channel_id] = ring
+            busy = sum(1 for r in self._active.values() if r.extension == extension)
+            self.max_concurrent[extension] = max(self.max_concurrent.get(extension, 0), busy)
+            task = asyncio.create_task(self._pick_up(ring))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, StasisEnd | ChannelDestroyed):
+            ring_ = self._active.pop(event.channel_id or "", None)
+            if ring_ is not None and ring_.ended is None:
+                ring_.ended = self.loop_time()
+
+    async def _pick_up(self, ring: Ring) -> None:
+        behaviour = self.behaviour.get(ring.extension, AgentBehaviour())
+        if behaviour.answer_after_s is None:
+            return
+        await asyncio.sleep(behaviour.answer_after_s)
+        if ring.ended is not None:
+            return
+        with contextlib.suppress(AriError):
+            await self.ari.answer(ring.channel_id)
+            ring.answered = self.loop_time()
+            if behaviour.play:
+                await self.ari.play(ring.channel_id, behaviour.play)
+            if behaviour.talk_s is not None:
+                await asyncio.sleep(behaviour.talk_s)
+                await self.ari.hangup(ring.channel_id)
+
+    def rings_for(self, extension: str) -> list[Ring]:
+        return [r for r in self.rings if r.extension == extension]

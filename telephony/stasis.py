@@ -15,6 +15,7 @@ import functools
 import logging
 from datetime import datetime
 
+from telephony.acd.legs import OutboundLegs
 from telephony.ari.events import ApplicationReplaced, Event, StasisStart
 from telephony.ari.models import Channel
 from telephony.holding import HoldingArea
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 
 
 class StasisApp:
-    def __init__(self, deps: SessionDeps, holding: HoldingArea) -> None:
+    def __init__(self, deps: SessionDeps, holding: HoldingArea, legs: OutboundLegs) -> None:
         self.deps = deps
         self.holding = holding
+        self.legs = legs
         self.app = deps.config.ari.app
         self.sessions: dict[str, CallSession] = {}
         self.asterisk_started_at: datetime | None = None
@@ -35,7 +37,12 @@ class StasisApp:
 
     # -- events -------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
+        channel_id = event.channel_id
+        if channel_id is not None and self.legs.deliver(channel_id, event):
+            return  # an agent's phone or a call-back the ACD dialled
         if isinstance(event, StasisStart):
+            if self.legs.is_outbound(event.channel.id):
+                return  # ours from before a restart; its conversation ends on its own
             if event.channel.id not in self.sessions:  # else adopted during reconcile
                 self._start(event.channel, adopted=False)
             return
@@ -43,7 +50,6 @@ class StasisApp:
             self.replaced = True
             log.error("another client registered ARI application %r; calls go there now", self.app)
             return
-        channel_id = event.channel_id
         if channel_id is not None and (session := self.sessions.get(channel_id)) is not None:
             session.deliver(event)
 
@@ -71,7 +77,11 @@ class StasisApp:
             log.warning("Asterisk restarted since we last saw it; its calls were cut")
             self.holding.forget()
         in_app = await ari.application_channels(self.app)
-        live = {c.id: c for c in await ari.list_channels() if c.id in in_app}
+        live = {
+            c.id: c
+            for c in await ari.list_channels()
+            if c.id in in_app and not self.legs.is_outbound(c.id)
+        }
 
         gone = EndReason.ASTERISK_RESTART if restarted else EndReason.CHANNEL_LOST
         for channel_id, session in list(self.sessions.items()):

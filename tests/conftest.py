@@ -29,9 +29,10 @@ from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, EventStream
-from telephony.config import Config, DatabaseConfig, load_config
+from telephony.ari.events import Event
+from telephony.config import AcdConfig, Config, DatabaseConfig, WhenClosed, load_config
 from telephony.service import build_app, prompt_library
-from telephony.simulator import ResidentSimulator
+from telephony.simulator import AgentSimulator, ResidentSimulator
 from tests.databases import BACKENDS, PG_URL, fresh_pg_database
 from tests.polling import eventually
 
@@ -66,10 +67,23 @@ def asterisk(base_config: Config) -> Iterator[Config]:
             sandbox("down")
 
 
+def with_queues(config: Config, acd: AcdConfig | None = None, **changes: Any) -> Config:
+    """The config with every queue changed alike (short timers for tests)."""
+    queues = {name: dataclasses.replace(q, **changes) for name, q in config.queues.items()}
+    return dataclasses.replace(config, queues=queues, acd=acd or config.acd)
+
+
 @pytest.fixture
 def config(asterisk: Config, tmp_path: Path) -> Config:
+    """The shipped config on a fresh database.
+
+    Queues wait for agents even when none is logged in, so tests of the menu and of
+    call endings can route callers without agents; the shipped behaviour (take a
+    message) has its own tests, which set it back.
+    """
     url = os.environ.get("HOTLINE_TEST_DB_URL") or f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    return dataclasses.replace(asterisk, database=DatabaseConfig(url=url))
+    configured = dataclasses.replace(asterisk, database=DatabaseConfig(url=url))
+    return with_queues(configured, when_nobody_logged_in=WhenClosed.WAIT)
 
 
 @dataclasses.dataclass
@@ -159,11 +173,11 @@ async def hotline(
     assert CALL_LOG in service.app
 
 
-@pytest.fixture
-async def residents(asterisk: Config, ari: AriClient) -> AsyncIterator[ResidentSimulator]:
-    """Simulated residents on their own ARI application (Local channels into 400)."""
-    app = f"residents-{uuid.uuid4().hex[:6]}"
-    sim = ResidentSimulator(ari, app)
+@contextlib.asynccontextmanager
+async def app_events(
+    config: Config, app: str, on_event: Callable[[Event], None]
+) -> AsyncIterator[None]:
+    """Events of one ARI application of the test's own, delivered to ``on_event``."""
 
     async def connected() -> None:
         return None
@@ -171,19 +185,29 @@ async def residents(asterisk: Config, ari: AriClient) -> AsyncIterator[ResidentS
     async with aiohttp.ClientSession() as http:
         stream = EventStream(
             http,
-            asterisk.ari.url,
-            asterisk.ari.user,
-            asterisk.ari.password,
+            config.ari.url,
+            config.ari.user,
+            config.ari.password,
             [app],
-            on_event=sim.on_event,
+            on_event=on_event,
             on_connect=connected,
             backoff_initial_s=0.1,
             backoff_max_s=0.5,
         )
         task = asyncio.create_task(stream.run())
-        await asyncio.wait_for(stream.connected.wait(), 10)
+        try:
+            await asyncio.wait_for(stream.connected.wait(), 10)
+            yield
+        finally:
+            task.cancel()
+
+
+@pytest.fixture
+async def residents(asterisk: Config, ari: AriClient) -> AsyncIterator[ResidentSimulator]:
+    """Simulated residents on their own ARI application (Local channels into 400)."""
+    sim = ResidentSimulator(ari, f"residents-{uuid.uuid4().hex[:6]}")
+    async with app_events(asterisk, sim.app, sim.on_event):
         yield sim
-        task.cancel()
 
 
 async def app_registered(ari: AriClient, app: str) -> None:
@@ -197,6 +221,14 @@ async def app_registered(ari: AriClient, app: str) -> None:
         return True
 
     await eventually(registered, timeout_s=30, what=f"ARI application {app} registered")
+
+
+@pytest.fixture
+async def agents(asterisk: Config, ari: AriClient) -> AsyncIterator[AgentSimulator]:
+    """Simulated agents' phones (``Local/NNNN@sim-agents``) on the sim-agents application."""
+    sim = AgentSimulator(ari)
+    async with app_events(asterisk, AgentSimulator.APP, sim.on_event):
+        yield sim
 
 
 @pytest.fixture(params=BACKENDS)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from telephony.config import Config, HoldingConfig
+from telephony.config import Config
 from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Wait
-from tests.conftest import Hotline
+from tests.conftest import Hotline, with_queues
 
 
 async def test_hanging_up_during_the_greeting_closes_the_record(
@@ -82,7 +81,7 @@ async def test_a_caller_nobody_takes_is_told_so_and_the_call_closed(
 ) -> None:
     """Past the holding limit the caller hears an apology with a promise to reply, then the
     hotline hangs up: the record says holding-timeout, not a caller hang-up."""
-    short = dataclasses.replace(config, holding=HoldingConfig(max_wait_s=2))
+    short = with_queues(config, max_wait_s=2)
     hotline: Hotline = await make_hotline(short)
     call = await residents.dial("13800000012")
     await residents.run(call, [Wait(1), Dtmf("1"), Wait(60)])

@@ -31,7 +31,8 @@ class AgentEvent(StrEnum):
     ANSWER = "answer"
     NO_ANSWER = "no-answer"  # ring timeout or rejected: back to ready
     MISSED_TOO_OFTEN = "missed-too-often"  # ring timeout that pauses the agent
-    CALLER_GONE = "caller-gone"  # the caller hung up while the agent rang
+    CALLER_GONE = "caller-gone"  # offer withdrawn: caller hung up, or another phone answered
+    UNREACHABLE = "unreachable"  # softphone not registered, or the dial failed
     HANG_UP = "hang-up"  # the conversation ended, either side
     WRAP_UP_DONE = "wrap-up-done"
 
@@ -50,8 +51,10 @@ TRANSITIONS: dict[tuple[AgentState, AgentEvent], AgentState] = {
     (_S.RINGING, _E.NO_ANSWER): _S.READY,
     (_S.RINGING, _E.MISSED_TOO_OFTEN): _S.PAUSED,
     (_S.RINGING, _E.CALLER_GONE): _S.READY,
+    (_S.RINGING, _E.UNREACHABLE): _S.PAUSED,
     (_S.ON_CALL, _E.HANG_UP): _S.WRAP_UP,
     (_S.WRAP_UP, _E.WRAP_UP_DONE): _S.READY,
+    (_S.WRAP_UP, _E.SET_READY): _S.READY,  # notes done early
     (_S.WRAP_UP, _E.PAUSE): _S.PAUSED,  # finishing notes, then a break
     (_S.WRAP_UP, _E.LOG_OUT): _S.LOGGED_OUT,
 }

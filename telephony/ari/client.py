@@ -210,6 +210,11 @@ class AriClient:
     async def delete_stored_recording(self, name: str) -> None:
         await self.request("DELETE", f"/recordings/stored/{name}")
 
+    async def endpoint_state(self, technology: str, resource: str) -> str:
+        """``online``, ``offline`` or ``unknown``: is a softphone registered?"""
+        data = await self.request("GET", f"/endpoints/{technology}/{resource}")
+        return str(data.get("state") or "unknown")
+
     # -- bridges ----------------------------------------------------------------------
     async def create_bridge(
         self, bridge_id: str, *, bridge_type: str = "mixing", name: str | None = None

@@ -1,0 +1,384 @@
+"""The ACD: match waiting calls with ready agents, ring them, bridge the answer.
+
+Matching is synchronous (``_dispatch`` runs with no ``await`` between choosing an agent
+and marking them ringing), so an agent is never offered two calls at once however many
+callers arrive together. Each offer then runs as its own task: dial the agent (or, on
+an emergency line, every ready agent and the duty phone), wait for the answer, the ring
+timeout or the caller leaving, and either bridge caller and agent or put the call back
+in line for the next agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from crm.clock import Clock
+from crm.queue_facts import OfferOutcome, Outcome, QueueFacts
+from telephony.acd.agent_state import AgentEvent, AgentState
+from telephony.acd.announcements import expected_wait_s
+from telephony.acd.legs import Leg, OutboundLegs, outcome_of
+from telephony.acd.live import LiveEvents
+from telephony.acd.roster import AgentRoster, LiveAgent, PauseReason
+from telephony.acd.waiting import Talk, Waiting
+from telephony.ari import AriClient, AriError
+from telephony.config import Config, QueueConfig, Strategy
+
+log = logging.getLogger(__name__)
+
+RING_GRACE_S = 2.0  # beyond the originate timeout, in case Asterisk's own timer is late
+HANDLE_TIMES_KEPT = 20
+
+
+class Acd:
+    def __init__(
+        self,
+        config: Config,
+        ari: AriClient,
+        roster: AgentRoster,
+        legs: OutboundLegs,
+        facts: QueueFacts,
+        clock: Clock,
+        live: LiveEvents,
+    ) -> None:
+        self.config = config
+        self.ari = ari
+        self.roster = roster
+        self.legs = legs
+        self.facts = facts
+        self.clock = clock
+        self.live = live
+        self.waiting: list[Waiting] = []
+        self._handle_times: dict[str, deque[float]] = {
+            name: deque(maxlen=HANDLE_TIMES_KEPT) for name in config.queues
+        }
+        self._kick: asyncio.Handle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        roster.on_ready = self.kick
+
+    async def start(self) -> None:
+        """Load agents and recent handle times; close queue stays a stopped service left."""
+        await self.roster.load()
+        for name in self.config.queues:
+            self._handle_times[name].extend(reversed(await self.facts.recent_handle_times(name)))
+        now = self.clock.now()
+        for entry in await self.facts.unfinished():
+            await self.facts.left(entry.id, outcome=Outcome.SERVICE_STOPPED, at=now)
+
+    async def stop(self) -> None:
+        if self._kick is not None:
+            self._kick.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.roster.flush()
+
+    # -- callers in and out ---------------------------------------------------------
+    async def join(
+        self,
+        *,
+        call_id: int,
+        channel_id: str,
+        queue: QueueConfig,
+        tag: str | None,
+        caller_number: str | None,
+        place_at: datetime | None = None,
+    ) -> Waiting:
+        """Put a caller in line; ``place_at`` keeps an earlier place (after a restart)."""
+        now = self.clock.now()
+        entry_id = await self.facts.enter(
+            call_id=call_id, queue=queue.name, tag=tag, priority=queue.priority, at=now
+        )
+        waiting = Waiting(entry_id, call_id, channel_id, queue, tag, caller_number, place_at or now)
+        self.waiting.append(waiting)
+        if queue.emergency:
+            self.live.publish(
+                "alert", alert="emergency", call_id=call_id, caller_number=caller_number
+            )
+        self._publish_queue(queue.name)
+        self.kick()
+        return waiting
+
+    def leave(self, waiting: Waiting, outcome: str = Outcome.ABANDONED) -> None:
+        """The caller stopped waiting (hung up, timed out, chose a call-back …)."""
+        if waiting.gone:
+            return
+        waiting.gone = True
+        waiting.left.set()
+        if waiting in self.waiting:
+            self.waiting.remove(waiting)
+        if not waiting.connected.done():
+            waiting.connected.cancel()
+            self._spawn(self.facts.left(waiting.entry_id, outcome=outcome, at=self.clock.now()))
+        self._publish_queue(waiting.queue.name)
+
+    def open_now(self, queue: QueueConfig) -> bool:
+        if queue.hours.always:
+            return True
+        local = self.clock.now().astimezone(ZoneInfo(self.config.company.timezone))
+        return queue.hours.open_at(local.hour * 60 + local.minute)
+
+    def position(self, waiting: Waiting) -> int:
+        """How many callers of the same queue are ahead of this one."""
+        mine = waiting.order()
+        return sum(
+            1 for w in self.waiting if w.queue.name == waiting.queue.name and w.order() < mine
+        )
+
+    def expected_wait_s(self, waiting: Waiting) -> float:
+        name = waiting.queue.name
+        times = self._handle_times[name]
+        handle = sum(times) / len(times) if times else self.config.acd.default_handle_s
+        staffed = len(self.roster.logged_in_for(name))
+        return expected_wait_s(self.position(waiting), handle, staffed)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each queue now: callers waiting, longest wait, agents by state."""
+        now = self.clock.now()
+        out = []
+        for name, queue in self.config.queues.items():
+            waiting = [w for w in self.waiting if w.queue.name == name]
+            longest = max(((now - w.place_at).total_seconds() for w in waiting), default=0.0)
+            out.append(
+                {
+                    "queue": name,
+                    "label": queue.label,
+                    "waiting": len(waiting),
+                    "longest_wait_s": round(longest, 1),
+                    "agents": self.roster.counts(name),
+                }
+            )
+        return out
+
+    # -- matching ---------------------------------------------------------------------
+    def kick(self) -> None:
+        """Look for matches soon (once, however many changes arrive meanwhile)."""
+        if self._kick is None:
+            self._kick = asyncio.get_running_loop().call_soon(self._dispatch)
+
+    def _dispatch(self) -> None:
+        self._kick = None
+        for waiting in sorted(self.waiting, key=Waiting.order):
+            if waiting.offering or waiting.gone:
+                continue
+            queue = waiting.queue
+            ready = self.roster.ready_for(queue.name, any_skill=queue.emergency)
+            duty = self.config.acd.duty_endpoint if queue.emergency else None
+            if not ready and duty is None:
+                continue
+            if queue.strategy == Strategy.RING_ALL or queue.emergency:
+                chosen = ready
+            else:
+                fresh = [a for a in ready if a.id not in waiting.tried] or ready
+                chosen = [min(fresh, key=lambda a: (a.idle_since, -a.skills.get(queue.name, 0)))]
+            for agent in chosen:
+                self.roster.apply(agent, AgentEvent.OFFER, call_id=waiting.call_id)
+            waiting.offering = True
+            self._spawn(self._offer(waiting, chosen, duty))
+
+    # -- one offer --------------------------------------------------------------------
+    async def _offer(self, waiting: Waiting, agents: list[LiveAgent], duty: str | None) -> None:
+        queue = waiting.queue
+        try:
+            ringing = await self._ring(waiting, agents, duty)
+            winner, outcomes = await self._await_answer(waiting, ringing)
+            for leg, (agent, offer_id) in ringing.items():
+                if leg is winner:
+                    continue
+                outcome = outcomes.get(leg, OfferOutcome.NO_ANSWER)
+                if winner is not None or waiting.gone:
+                    outcome = OfferOutcome.LOST_RACE if winner else OfferOutcome.CALLER_GONE
+                await self.legs.hang_up(leg)
+                self._offer_ended(agent, offer_id, outcome, waiting)
+            if winner is not None:
+                agent, offer_id = ringing[winner]
+                await self._connect(waiting, winner, agent, offer_id)
+        except Exception:
+            log.exception("offer failed", extra={"call_id": waiting.call_id})
+            for agent in agents:
+                if agent.state is AgentState.RINGING:
+                    self.roster.apply(agent, AgentEvent.CALLER_GONE)
+        finally:
+            waiting.offering = False
+            if not waiting.gone and not waiting.connected.done():
+                self.kick()
+            log.debug("offer done", extra={"call_id": waiting.call_id, "queue": queue.name})
+
+    async def _ring(
+        self, waiting: Waiting, agents: list[LiveAgent], duty: str | None
+    ) -> dict[Leg, tuple[LiveAgent | None, int]]:
+        queue = waiting.queue
+        targets: list[tuple[LiveAgent | None, str]] = [(a, a.endpoint) for a in agents]
+        if duty is not None:
+            targets.append((None, duty))
+        ringing: dict[Leg, tuple[LiveAgent | None, int]] = {}
+        for agent, endpoint in targets:
+            if waiting.gone:
+                if agent is not None:
+                    self.roster.apply(agent, AgentEvent.CALLER_GONE)
+                continue
+            offer_id = await self.facts.offer(
+                waiting.entry_id,
+                agent_id=agent.id if agent else None,
+                endpoint=endpoint,
+                at=self.clock.now(),
+            )
+            if agent is not None and not await self._registered(endpoint):
+                self._offer_ended(agent, offer_id, OfferOutcome.UNAVAILABLE, waiting)
+                continue
+            leg = await self.legs.dial(
+                endpoint,
+                prefix="agent-",
+                ring_timeout_s=queue.ring_timeout_s,
+                caller_id=_display(waiting, queue),
+                purpose="agent",
+            )
+            ringing[leg] = (agent, offer_id)
+        return ringing
+
+    async def _registered(self, endpoint: str) -> bool:
+        """A PJSIP softphone that is not registered is skipped (and its agent paused)."""
+        technology, _, resource = endpoint.partition("/")
+        if technology.upper() != "PJSIP" or "@" in resource:
+            return True
+        try:
+            return await self.ari.endpoint_state("PJSIP", resource) != "offline"
+        except AriError:
+            return False
+
+    async def _await_answer(
+        self, waiting: Waiting, ringing: dict[Leg, tuple[LiveAgent | None, int]]
+    ) -> tuple[Leg | None, dict[Leg, str]]:
+        """The first leg to answer, or None; and how the others ended meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + waiting.queue.ring_timeout_s + RING_GRACE_S
+        outcomes: dict[Leg, str] = {}
+        live = set(ringing)
+        left = asyncio.ensure_future(waiting.left.wait())
+        try:
+            while live and not waiting.gone:
+                futures: list[asyncio.Future[Any]] = [left]
+                for leg in live:
+                    futures += [leg.answered, leg.ended]
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                await asyncio.wait(futures, timeout=remaining, return_when="FIRST_COMPLETED")
+                for leg in list(live):
+                    if leg.answered.done() and not leg.answered.cancelled():
+                        return leg, outcomes
+                    if leg.ended.done():
+                        outcomes[leg] = outcome_of(leg.ended.result())
+                        live.discard(leg)
+            return None, outcomes
+        finally:
+            left.cancel()
+
+    def _offer_ended(
+        self, agent: LiveAgent | None, offer_id: int, outcome: str, waiting: Waiting
+    ) -> None:
+        self._spawn(self.facts.offer_ended(offer_id, outcome=outcome, at=self.clock.now()))
+        if agent is None or agent.state is not AgentState.RINGING:
+            return
+        if outcome in (OfferOutcome.LOST_RACE, OfferOutcome.CALLER_GONE):
+            self.roster.apply(agent, AgentEvent.CALLER_GONE)
+        elif outcome in (OfferOutcome.UNAVAILABLE, OfferOutcome.FAILED):
+            reason = (
+                PauseReason.SOFTPHONE_OFFLINE
+                if outcome == OfferOutcome.UNAVAILABLE
+                else "unreachable"
+            )
+            self.roster.apply(agent, AgentEvent.UNREACHABLE, reason=reason)
+        else:  # no answer or busy: a miss; too many in a row pauses the agent
+            waiting.tried.add(agent.id)
+            agent.misses += 1
+            if agent.misses >= self.config.acd.max_misses:
+                self.roster.apply(
+                    agent, AgentEvent.MISSED_TOO_OFTEN, reason=PauseReason.MISSED_CALLS
+                )
+            else:
+                self.roster.apply(agent, AgentEvent.NO_ANSWER)
+
+    # -- the conversation -------------------------------------------------------------
+    async def _connect(
+        self, waiting: Waiting, leg: Leg, agent: LiveAgent | None, offer_id: int
+    ) -> None:
+        now = self.clock.now()
+        if waiting.gone:  # the caller hung up just as the phone was picked up
+            await self.legs.hang_up(leg)
+            self._offer_ended(agent, offer_id, OfferOutcome.CALLER_GONE, waiting)
+            return
+        if agent is not None:
+            self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+        if waiting in self.waiting:
+            self.waiting.remove(waiting)
+        self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
+        self._spawn(
+            self.facts.answered(waiting.entry_id, agent_id=agent.id if agent else None, at=now)
+        )
+        self._publish_queue(waiting.queue.name)
+        bridge_id = f"hotline-talk-{waiting.call_id}-{uuid.uuid4().hex[:6]}"
+        try:
+            await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
+            await self.ari.add_to_bridge(bridge_id, leg.channel_id)
+            name = agent.name if agent else "duty"
+            waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
+            await self._talk(waiting, leg)
+        finally:
+            end = self.clock.now()
+            await self.legs.hang_up(leg)
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(bridge_id)
+            self._spawn(self.facts.talk_ended(waiting.entry_id, at=end))
+            self._spawn(self.facts.left(waiting.entry_id, outcome=Outcome.ANSWERED, at=end))
+            if agent is not None and agent.state is AgentState.ON_CALL:
+                self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
+                self.roster.start_wrap_up(
+                    agent,
+                    waiting.queue.wrap_up_s,
+                    lambda: self._wrapped_up(waiting, now),
+                )
+
+    async def _talk(self, waiting: Waiting, leg: Leg) -> None:
+        """Until one side hangs up; the agent hanging up first ends the caller's call."""
+        left: asyncio.Future[Any] = asyncio.ensure_future(waiting.left.wait())
+        try:
+            await asyncio.wait([left, leg.ended], return_when="FIRST_COMPLETED")
+        finally:
+            left.cancel()
+        if leg.ended.done() and not waiting.over.done():
+            waiting.over.set_result("agent-hangup")
+
+    def _wrapped_up(self, waiting: Waiting, answered_at: datetime) -> None:
+        end = self.clock.now()
+        self._handle_times[waiting.queue.name].append((end - answered_at).total_seconds())
+        self._spawn(self.facts.wrap_up_ended(waiting.entry_id, at=end))
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _publish_queue(self, name: str) -> None:
+        for queue in self.snapshot():
+            if queue["queue"] == name:
+                self.live.publish("queue", queue=queue)
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (err := task.exception()) is not None:
+            log.error("ACD task failed: %r", err)
+
+
+def _display(waiting: Waiting, queue: QueueConfig) -> str:
+    """What the agent's phone shows: the queue and the caller's number."""
+    number = waiting.caller_number or ""
+    return f'"{queue.label} {number}" <{number}>' if number else f'"{queue.label}" <400>'

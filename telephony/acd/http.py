@@ -1,0 +1,267 @@
+"""HTTP API of the ACD: agents and their states, live queues, messages, live events.
+
+Agent state requests go through the live roster (the one authority on states), so a
+request that makes no sense now, such as "ready" while on a call, is answered 409 with
+the reason, and an accepted one is persisted and published like any ACD change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
+from telephony.acd.agent_state import AgentEvent, AgentState
+from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
+from telephony.exceptions import IllegalTransition
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# What an agent's console may ask for; the ACD's own events (offer, answer …) are not here.
+REQUESTS = {
+    "log-in": AgentEvent.LOG_IN,
+    "ready": AgentEvent.SET_READY,
+    "pause": AgentEvent.PAUSE,
+    "log-out": AgentEvent.LOG_OUT,
+}
+
+
+def add_acd_routes(app: web.Application) -> None:
+    app.router.add_get("/api/agents", _list_agents)
+    app.router.add_post("/api/agents", _create_agent)
+    app.router.add_get("/api/agents/{id}", _get_agent)
+    app.router.add_patch("/api/agents/{id}", _update_agent)
+    app.router.add_delete("/api/agents/{id}", _remove_agent)
+    app.router.add_post("/api/agents/{id}/state", _change_state)
+    app.router.add_get("/api/queues", _queues)
+    app.router.add_get("/api/messages", _list_messages)
+    app.router.add_post("/api/messages/{id}/handled", _message_handled)
+    app.router.add_get("/api/live", _live)
+
+
+def _answer_errors(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def answering(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except InvalidInput as err:
+            return _error(400, "invalid-input", str(err), field=err.field, reason=err.reason)
+        except IllegalTransition as err:
+            return _error(409, "illegal-transition", str(err), state=str(err.state))
+        except Conflict as err:
+            return _error(409, "conflict", str(err))
+        except NotFound as err:
+            return _error(404, "not-found", str(err), id=err.key)
+        except StorageError as err:
+            log.warning("storage unavailable: %s", err, exc_info=err)
+            return _error(503, "storage-unavailable", "records are unavailable")
+
+    return answering
+
+
+def _error(status: int, error_id: str, message: str, **details: Any) -> web.Response:
+    return web.json_response(
+        {"error_id": error_id, "message": message, "details": details}, status=status
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return body
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) < 2**31:
+        raise NotFound("record", raw)
+    return int(raw)
+
+
+def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise InvalidInput(key, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(key, "must be a string")
+    return value
+
+
+def _skills(body: dict[str, Any], known: set[str], *, required: bool) -> dict[str, int] | None:
+    raw = body.get("skills")
+    if raw is None:
+        if required:
+            raise InvalidInput("skills", "is required: {queue: level}")
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidInput("skills", "must be an object {queue: level 1-10}")
+    for queue in raw:
+        if queue not in known:
+            raise InvalidInput(
+                f"skills.{queue}", f"unknown queue; known: {', '.join(sorted(known))}"
+            )
+    return dict(raw)
+
+
+@_answer_errors
+async def _list_agents(request: web.Request) -> web.StreamResponse:
+    roster = request.app[ROSTER]
+    return web.json_response({"items": [a.to_json() for a in roster.agents.values()]})
+
+
+@_answer_errors
+async def _create_agent(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    roster = request.app[ROSTER]
+    known = set(request.app[ACD].config.queues)
+    record = await roster.directory.create(
+        name=_text(body, "name", required=True) or "",
+        endpoint=_text(body, "endpoint", required=True) or "",
+        skills=_skills(body, known, required=True) or {},
+        at=request.app[ACD].clock.now(),
+    )
+    agent = roster.add(record)
+    return web.json_response(agent.to_json(), status=201)
+
+
+@_answer_errors
+async def _get_agent(request: web.Request) -> web.StreamResponse:
+    roster = request.app[ROSTER]
+    agent_id = _id(request)
+    agent = roster.agents.get(agent_id)
+    if agent is None:
+        raise NotFound("agent", agent_id)
+    history = await roster.directory.history(agent_id, limit=50)
+    return web.json_response({**agent.to_json(), "history": [h.to_json() for h in history]})
+
+
+@_answer_errors
+async def _update_agent(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    roster = request.app[ROSTER]
+    agent_id = _id(request)
+    if agent_id not in roster.agents:
+        raise NotFound("agent", agent_id)
+    known = set(request.app[ACD].config.queues)
+    record = await roster.directory.update(
+        agent_id,
+        name=_text(body, "name", required=False),
+        endpoint=_text(body, "endpoint", required=False),
+        skills=_skills(body, known, required=False),
+    )
+    roster.update(record)
+    return web.json_response(roster.agents[agent_id].to_json())
+
+
+@_answer_errors
+async def _remove_agent(request: web.Request) -> web.StreamResponse:
+    roster = request.app[ROSTER]
+    agent_id = _id(request)
+    agent = roster.agents.get(agent_id)
+    if agent is None:
+        raise NotFound("agent", agent_id)
+    if agent.state is not AgentState.LOGGED_OUT:
+        raise Conflict(f"agent {agent_id} is {agent.state}; log them out first")
+    await roster.directory.set_active(agent_id, False)
+    roster.remove(agent_id)
+    return web.Response(status=204)
+
+
+@_answer_errors
+async def _change_state(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    roster = request.app[ROSTER]
+    agent_id = _id(request)
+    agent = roster.agents.get(agent_id)
+    if agent is None:
+        raise NotFound("agent", agent_id)
+    action = _text(body, "action", required=True) or ""
+    if action not in REQUESTS:
+        raise InvalidInput("action", f"must be one of {', '.join(REQUESTS)}")
+    reason = _text(body, "reason", required=action == "pause")
+    if reason is not None and not 0 < len(reason.strip()) <= 80:
+        raise InvalidInput("reason", "must be 1 to 80 characters")
+    roster.apply(agent, REQUESTS[action], reason=reason.strip() if reason else None)
+    return web.json_response(agent.to_json())
+
+
+@_answer_errors
+async def _queues(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"items": request.app[ACD].snapshot()})
+
+
+@_answer_errors
+async def _list_messages(request: web.Request) -> web.StreamResponse:
+    raw = request.query.get("handled", "")
+    if raw not in ("", "true", "false"):
+        raise InvalidInput("handled", "must be true or false")
+    handled = None if raw == "" else raw == "true"
+    try:
+        limit = int(request.query.get("limit", "50"))
+        offset = int(request.query.get("offset", "0"))
+    except ValueError:
+        raise InvalidInput("limit", "limit and offset must be integers") from None
+    if not 1 <= limit <= 500 or offset < 0:
+        raise InvalidInput("limit", "limit must be 1-500 and offset not negative")
+    items, total = await request.app[MESSAGES].list(handled=handled, limit=limit, offset=offset)
+    return web.json_response({"items": [m.to_json() for m in items], "total": total})
+
+
+@_answer_errors
+async def _message_handled(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    record = await request.app[MESSAGES].mark_handled(
+        _id(request),
+        by=_text(body, "handled_by", required=True) or "",
+        note=_text(body, "note", required=False),
+        at=request.app[ACD].clock.now(),
+    )
+    request.app[LIVE].publish("message-handled", message_id=record.id)
+    return web.json_response(record.to_json())
+
+
+async def _live(request: web.Request) -> web.StreamResponse:
+    """Websocket: a snapshot first, then every queue and agent change as it happens."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    acd, roster = request.app[ACD], request.app[ROSTER]
+    with request.app[LIVE].subscribe() as events:
+        await ws.send_json(
+            {
+                "type": "snapshot",
+                "queues": acd.snapshot(),
+                "agents": [a.to_json() for a in roster.agents.values()],
+            }
+        )
+        reader = asyncio.create_task(_drain_client(ws))
+        try:
+            while not ws.closed:
+                nxt = asyncio.ensure_future(events.get())
+                await asyncio.wait([nxt, reader], return_when=asyncio.FIRST_COMPLETED)
+                if not nxt.done():
+                    nxt.cancel()
+                    break
+                await ws.send_json(nxt.result())
+        finally:
+            reader.cancel()
+    return ws
+
+
+async def _drain_client(ws: web.WebSocketResponse) -> None:
+    async for message in ws:
+        if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            break

@@ -1,0 +1,120 @@
+"""Outbound legs the ACD originates (agents' phones, residents called back).
+
+Such a channel enters our Stasis application only when it is answered, but ARI sends
+us its events from the moment it is originated, so the leg learns "answered" (its
+StasisStart) and "gone, with this cause" (ChannelDestroyed) as they happen. The
+``OutboundLegs`` registry is how the StasisApp tells these channels from residents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+from telephony.ari import AriClient, AriError
+from telephony.ari.events import (
+    ChannelDestroyed,
+    ChannelHangupRequest,
+    Event,
+    PlaybackFinished,
+    StasisEnd,
+    StasisStart,
+)
+
+# Q.850 causes that mean "rang, nobody took it" rather than "could not ring".
+NO_ANSWER_CAUSES = {0, 16, 18, 19, 21, 31}
+BUSY_CAUSES = {17}
+OUTBOUND_PREFIXES = ("agent-", "dial-")
+
+
+class Leg:
+    def __init__(self, channel_id: str) -> None:
+        self.channel_id = channel_id
+        self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self.playbacks: asyncio.Queue[str] = asyncio.Queue()
+        self._cause: int | None = None
+
+    def deliver(self, event: Event) -> None:
+        if isinstance(event, StasisStart):
+            if not self.answered.done():
+                self.answered.set_result(None)
+        elif isinstance(event, ChannelHangupRequest) and not event.soft:
+            self._cause = event.cause or self._cause
+        elif isinstance(event, ChannelDestroyed | StasisEnd):
+            if isinstance(event, ChannelDestroyed):
+                self._cause = event.cause or self._cause
+            self._end()
+        elif isinstance(event, PlaybackFinished):
+            self.playbacks.put_nowait(event.playback.id)
+
+    def _end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(self._cause)
+        if not self.answered.done():
+            self.answered.cancel()
+
+    def fail(self) -> None:
+        """The originate itself failed: the leg never existed."""
+        self._end()
+
+
+def outcome_of(cause: int | None) -> str:
+    if cause in BUSY_CAUSES:
+        return "busy"
+    if cause is None or cause in NO_ANSWER_CAUSES:
+        return "no-answer"
+    return "failed"
+
+
+class OutboundLegs:
+    """Registry of our outbound channels by id, shared with the StasisApp."""
+
+    def __init__(self, ari: AriClient, app: str) -> None:
+        self._ari = ari
+        self._app = app
+        self.legs: dict[str, Leg] = {}
+
+    @staticmethod
+    def is_outbound(channel_id: str) -> bool:
+        return channel_id.startswith(OUTBOUND_PREFIXES)
+
+    def deliver(self, channel_id: str, event: Event) -> bool:
+        leg = self.legs.get(channel_id)
+        if leg is None:
+            return False
+        leg.deliver(event)
+        return True
+
+    async def dial(
+        self,
+        endpoint: str,
+        *,
+        prefix: str,
+        ring_timeout_s: float,
+        caller_id: str | None,
+        purpose: str,
+    ) -> Leg:
+        """Originate a leg; a failed originate gives a leg that has already ended."""
+        leg = Leg(f"{prefix}{uuid.uuid4().hex[:16]}")
+        self.legs[leg.channel_id] = leg
+        leg.ended.add_done_callback(lambda _f: self.legs.pop(leg.channel_id, None))
+        try:
+            await self._ari.originate(
+                endpoint,
+                app=self._app,
+                app_args=purpose,
+                caller_id=caller_id,
+                timeout_s=max(1, round(ring_timeout_s)),
+                channel_id=leg.channel_id,
+            )
+        except AriError:
+            leg.fail()
+        return leg
+
+    async def hang_up(self, leg: Leg) -> None:
+        if leg.ended.done():
+            return
+        with contextlib.suppress(AriError):
+            await self._ari.hangup(leg.channel_id)

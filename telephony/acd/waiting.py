@@ -1,0 +1,52 @@
+"""A call waiting in a queue, and what the caller's session learns from the ACD.
+
+The ACD and the caller's session share one ``Waiting``: the ACD resolves ``connected``
+when an agent has answered (with the bridge to join), and ``over`` when the agent hung
+up; the session tells the ACD the caller has gone by ``Acd.leave``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from telephony.config import QueueConfig
+
+_arrivals = itertools.count()
+
+
+@dataclass(frozen=True)
+class Talk:
+    """An agent answered: the caller joins ``bridge_id`` to talk to them."""
+
+    bridge_id: str
+    agent_id: int | None
+    agent_name: str
+
+
+@dataclass(eq=False)
+class Waiting:
+    entry_id: int
+    call_id: int
+    channel_id: str
+    queue: QueueConfig
+    tag: str | None
+    caller_number: str | None
+    place_at: datetime  # first entry time: the caller's place in line
+    arrival: int = field(default_factory=lambda: next(_arrivals))
+    offering: bool = False
+    tried: set[int] = field(default_factory=set)  # agents who let it ring out
+    gone: bool = False
+    connected: asyncio.Future[Talk] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    over: asyncio.Future[str] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    left: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def order(self) -> tuple[int, datetime, int]:
+        """Highest priority first, then the earliest place in line."""
+        return (-self.queue.priority, self.place_at, self.arrival)
