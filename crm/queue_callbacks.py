@@ -191,6 +191,28 @@ class CallbackBook(Repository):
             return False
 
     @uncancellable
+    async def reset_dialling(self, *, at: datetime) -> int:
+        """After a restart: attempts cut short end as failed (not counted); back to waiting."""
+        require_aware("at", at)
+        async with self._transaction("reset dialling") as session:
+            cut = select(QueueCallback.id).where(QueueCallback.status == CallbackStatus.DIALLING)
+            await session.execute(
+                update(QueueCallbackAttempt)
+                .where(
+                    QueueCallbackAttempt.callback_id.in_(cut),
+                    QueueCallbackAttempt.ended_at.is_(None),
+                )
+                .values(ended_at=at, outcome=AttemptOutcome.FAILED)
+            )
+            result = await session.execute(
+                update(QueueCallback)
+                .where(QueueCallback.status == CallbackStatus.DIALLING)
+                .values(status=CallbackStatus.WAITING)
+                .returning(QueueCallback.id)
+            )
+            return len(result.all())
+
+    @uncancellable
     async def get(self, callback_id: int) -> CallbackRecord:
         found = await self._select("get call-back", QueueCallback.id == callback_id)
         if not found:

@@ -20,8 +20,9 @@ from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
 from crm.messages import MessageBox
+from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
-from telephony.acd.announcements import announcement_texts
+from telephony.acd.announcements import announcement_texts, callback_texts
 from telephony.acd.dispatcher import Acd
 from telephony.acd.http import add_acd_routes
 from telephony.acd.legs import OutboundLegs
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 def prompt_library(config: Config) -> PromptLibrary:
     menu = load_menu(config.ivr.menu)
     return PromptLibrary(
-        texts={**menu.prompts, **announcement_texts()},
+        texts={**menu.prompts, **announcement_texts(), **callback_texts(config)},
         audio_dir=config.prompts.dir,
         media_prefix=config.prompts.media_prefix,
         company=config.company.name,
@@ -110,7 +111,17 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             )
             holding = HoldingArea(ari, config.holding.moh_class)
             legs = OutboundLegs(ari, config.ari.app)
-            acd = Acd(config, ari, roster, legs, QueueFacts(sessions), clock, live)
+            acd = Acd(
+                config,
+                ari,
+                roster,
+                legs,
+                QueueFacts(sessions),
+                clock,
+                live,
+                CallbackBook(sessions),
+                prompts,
+            )
             await acd.start()
             app[ACD] = acd
             deps = SessionDeps(config, ari, call_log, menu, prompts, holding, clock, acd, messages)

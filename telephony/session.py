@@ -22,8 +22,9 @@ from typing import Any
 from crm.calls import CallLog
 from crm.clock import Clock
 from crm.messages import MessageBox, MessageReason
+from crm.phones import normalise_phone
 from crm.queue_facts import Outcome
-from telephony.acd.announcements import announcement
+from telephony.acd.announcements import announcement, number_prompts
 from telephony.acd.dispatcher import Acd
 from telephony.acd.waiting import Talk, Waiting
 from telephony.ari import AriClient, AriError, AriNotFound
@@ -60,6 +61,7 @@ class EndReason:
     AGENT_HANGUP = "agent-hangup"  # the agent ended the conversation
     HOLDING_TIMEOUT = "holding-timeout"
     MESSAGE_LEFT = "message-left"
+    CALLBACK_REQUESTED = "callback-requested"  # left the line keeping their place
     SERVICE_ERROR = "service-error"
     ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
     CHANNEL_LOST = "channel-lost"
@@ -272,7 +274,9 @@ class CallSession:
         )
         try:
             talk = await self._wait_for_agent(waiting)
-            if talk is None:
+            if talk == "callback":
+                return
+            if not isinstance(talk, Talk):
                 # Nobody took the call in time: apologise, promise a reply, and end it.
                 d.acd.leave(waiting, Outcome.TIMEOUT)
                 self._transition(CallEvent.WAIT_EXPIRED)
@@ -297,35 +301,132 @@ class CallSession:
         finally:
             d.acd.leave(waiting)
 
-    async def _wait_for_agent(self, waiting: Waiting) -> Talk | None:
-        """Music, with position and expected wait every so often; None after the maximum."""
+    async def _wait_for_agent(self, waiting: Waiting) -> Talk | str:
+        """Music until an agent answers (the ``Talk``), or ``timeout`` / ``callback``.
+
+        Every so often the caller hears their place and the expected wait; after the
+        queue's call-back time they are offered 「按1…回电」, and 1 books a call-back
+        that keeps their place (the key works before the offer too).
+        """
         queue = waiting.queue
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + queue.max_wait_s
+        start = loop.time()
+        deadline = start + queue.max_wait_s
         every = queue.announce_every_s or math.inf
-        next_announce = loop.time() + every
+        next_announce = start + every
+        offer_at = start + queue.callback_after_s if queue.callback_after_s else math.inf
         while not waiting.connected.done():
             now = loop.time()
             if now >= deadline:
-                return None
-            await asyncio.wait([waiting.connected], timeout=min(deadline, next_announce) - now)
-            self.pending_digit()  # keys pressed on hold are not for us (yet)
-            if not waiting.connected.done() and loop.time() >= next_announce:
+                return "timeout"
+            key: asyncio.Future[Any] = asyncio.ensure_future(self.inbox.get())
+            try:
+                await asyncio.wait(
+                    [waiting.connected, key],
+                    timeout=min(deadline, next_announce, offer_at) - now,
+                    return_when="FIRST_COMPLETED",
+                )
+            finally:
+                if not key.done():
+                    key.cancel()
+            if waiting.connected.done():
+                break
+            pressed = key.result() if key.done() and not key.cancelled() else None
+            if (
+                isinstance(pressed, ChannelDtmfReceived)
+                and pressed.digit == "1"
+                and queue.callback_after_s
+                and await self._offer_callback(waiting)
+            ):
+                return "callback"
+            if loop.time() >= offer_at:
+                offer_at = math.inf
+                await self._say(waiting, ["callback_offer"])
+            if loop.time() >= next_announce:
                 await self._announce(waiting)
                 next_announce = loop.time() + every
         return waiting.connected.result()
 
+    async def _offer_callback(self, waiting: Waiting) -> bool:
+        """Confirm the number on file or key another; book the call-back. False: keep waiting.
+
+        The caller is held out of the ACD's offers meanwhile, so no agent rings while they
+        are keying digits; their place in line is unchanged either way.
+        """
+        d = self.deps
+        waiting.held = True
+        try:
+            number = normalise_phone(self.channel.caller_number or "")
+            if number is not None:
+                await self._say(waiting, ["callback_number_is", *number_prompts(number)])
+                choice = await self._say(waiting, ["callback_confirm"], listen_s=8)
+                if choice != "1":
+                    number = None
+            tries = 0
+            while number is None and tries < 3 and not waiting.connected.done():
+                tries += 1
+                keyed = await self._collect_number(waiting)
+                number = normalise_phone(keyed) if keyed else None
+                if number is None:
+                    await self._say(waiting, ["callback_invalid"])
+            if number is None or waiting.connected.done():
+                await self._say(waiting, ["callback_not_booked"])
+                return False
+        finally:
+            waiting.held = False
+            d.acd.kick()
+        await d.acd.book_callback(waiting, number)
+        await d.holding.release(waiting.queue.name, self.channel.id)
+        bye = await self.play(d.prompts.media("callback_booked"))
+        await self.until_finished(bye, barge_in=False)
+        self.hangup = Hangup(EndReason.CALLBACK_REQUESTED)
+        await d.ari.hangup(self.channel.id)
+        return True
+
+    async def _collect_number(self, waiting: Waiting) -> str:
+        """Digits up to ``#`` (or a pause of a few seconds), after the 「请输入」 prompt."""
+        first = await self._say(waiting, ["callback_enter"], listen_s=10)
+        digits = first if first and first not in "#*" else ""
+        if first == "#":
+            return ""
+        while len(digits) < 16:
+            event = await self.next_event(5)
+            if event is None or waiting.connected.done():
+                break
+            if isinstance(event, ChannelDtmfReceived):
+                if event.digit == "#":
+                    break
+                digits += event.digit
+        return digits
+
+    async def _say(self, waiting: Waiting, names: list[str], *, listen_s: float = 0) -> str | None:
+        """Play prompts to a waiting caller (a key barges in); an agent answering stops them.
+
+        With ``listen_s`` the first key pressed during or after the prompts is returned.
+        """
+        d = self.deps
+        playback = await self.play([d.prompts.media(n) for n in names])
+        heard: asyncio.Future[Any] = asyncio.ensure_future(
+            self.until_finished(playback, barge_in=listen_s > 0)
+        )
+        await asyncio.wait([heard, waiting.connected], return_when="FIRST_COMPLETED")
+        if not heard.done():
+            heard.cancel()
+            await self.stop(playback)
+            return None
+        digit: str | None = heard.result()
+        if digit is None and listen_s > 0:
+            event = await self.next_event(listen_s)
+            while event is not None and not isinstance(event, ChannelDtmfReceived):
+                event = await self.next_event(listen_s)
+            digit = event.digit if isinstance(event, ChannelDtmfReceived) else None
+        return digit
+
     async def _announce(self, waiting: Waiting) -> None:
         d = self.deps
-        names = announcement(d.acd.position(waiting), d.acd.expected_wait_s(waiting))
-        playback = await self.play([d.prompts.media(n) for n in names])
-        finished: asyncio.Future[Any] = asyncio.ensure_future(
-            self.until_finished(playback, barge_in=False)
+        await self._say(
+            waiting, announcement(d.acd.position(waiting), d.acd.expected_wait_s(waiting))
         )
-        await asyncio.wait([finished, waiting.connected], return_when="FIRST_COMPLETED")
-        if not finished.done():  # an agent answered mid-sentence: stop talking
-            finished.cancel()
-            await self.stop(playback)
 
     async def _take_message(self, queue: str | None, reason: str) -> None:
         """Record a message (beep, ``#`` or silence ends it) and keep it for follow-up."""

@@ -156,7 +156,10 @@ class AgentBehaviour:
 
 
 class AgentSimulator:
-    """Simulated agents' phones: ARI application ``sim-agents`` behind ``Local/NNNN@sim-agents``.
+    """Simulated phones: ARI application ``sim-agents`` behind ``Local/NNNN@sim-agents``.
+
+    Agents' desk phones by default; with ``app="sim-residents"`` the residents' phones
+    that call-backs dial (``Local/NUMBER@sim-residents``).
 
     The ACD dials an agent exactly as it dials a softphone; the simulator is the phone.
     It records every ring, so tests can check from the phone's side what the ACD did
@@ -165,8 +168,9 @@ class AgentSimulator:
 
     APP = "sim-agents"
 
-    def __init__(self, ari: AriClient) -> None:
+    def __init__(self, ari: AriClient, app: str = APP) -> None:
         self.ari = ari
+        self.app = app
         self.behaviour: dict[str, AgentBehaviour] = {}
         self.rings: list[Ring] = []
         self.max_concurrent: dict[str, int] = {}
@@ -175,8 +179,8 @@ class AgentSimulator:
         self.loop_time = asyncio.get_running_loop().time
 
     @staticmethod
-    def endpoint(extension: str) -> str:
-        return f"Local/{extension}@sim-agents"
+    def endpoint(extension: str, app: str = APP) -> str:
+        return f"Local/{extension}@{app}"
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, StasisStart):

@@ -231,6 +231,14 @@ async def agents(asterisk: Config, ari: AriClient) -> AsyncIterator[AgentSimulat
         yield sim
 
 
+@pytest.fixture
+async def resident_phones(asterisk: Config, ari: AriClient) -> AsyncIterator[AgentSimulator]:
+    """Residents' phones that call-backs dial (``Local/NUMBER@sim-residents``)."""
+    sim = AgentSimulator(ari, app="sim-residents")
+    async with app_events(asterisk, sim.app, sim.on_event):
+        yield sim
+
+
 @pytest.fixture(params=BACKENDS)
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """URL of an empty database, not yet migrated."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from telephony.config import Config
+
 MAX_AHEAD = 20
 MAX_MINUTES = 30
 _DIGITS = "零一二三四五六七八九"
@@ -33,6 +35,19 @@ def announcement_texts() -> dict[str, str]:
         texts[f"wait_{m}"] = f"预计等待约{chinese_number(m)}分钟。"
     texts["wait_long"] = "预计等待时间较长，感谢您的耐心。"
     return texts
+
+
+def callback_texts(config: Config) -> dict[str, str]:
+    """Digits for reading a number back, and the whisper agents hear before a call-back."""
+    texts = {f"digit_{d}": "幺" if d == 1 else _DIGITS[d] for d in range(10)}
+    for name, queue in config.queues.items():
+        texts[f"callback_whisper_{name}"] = f"回电，{queue.label}，正在接通居民。"
+    return texts
+
+
+def number_prompts(number: str) -> list[str]:
+    """Prompt names reading a phone number digit by digit (1 as 幺, as on the phone)."""
+    return [f"digit_{d}" for d in number if d.isdigit()]
 
 
 def announcement(ahead: int, expected_wait_s: float) -> list[str]:

@@ -16,11 +16,12 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from crm.clock import Clock
+from crm.queue_callbacks import AttemptOutcome, CallbackBook, CallbackRecord, CallbackStatus
 from crm.queue_facts import OfferOutcome, Outcome, QueueFacts
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.acd.announcements import expected_wait_s
@@ -30,6 +31,7 @@ from telephony.acd.roster import AgentRoster, LiveAgent, PauseReason
 from telephony.acd.waiting import Talk, Waiting
 from telephony.ari import AriClient, AriError
 from telephony.config import Config, QueueConfig, Strategy
+from telephony.prompts import PromptLibrary
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,12 @@ class Acd:
         facts: QueueFacts,
         clock: Clock,
         live: LiveEvents,
+        callbacks: CallbackBook,
+        prompts: PromptLibrary,
     ) -> None:
         self.config = config
+        self.callbacks = callbacks
+        self.prompts = prompts
         self.ari = ari
         self.roster = roster
         self.legs = legs
@@ -60,6 +66,8 @@ class Acd:
             name: deque(maxlen=HANDLE_TIMES_KEPT) for name in config.queues
         }
         self._kick: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         roster.on_ready = self.kick
 
@@ -71,10 +79,18 @@ class Acd:
         now = self.clock.now()
         for entry in await self.facts.unfinished():
             await self.facts.left(entry.id, outcome=Outcome.SERVICE_STOPPED, at=now)
+        # Call-backs live in the database: they keep their place across a restart.
+        await self.callbacks.reset_dialling(at=now)
+        for record in await self.callbacks.open():
+            if record.queue in self.config.queues:
+                self._line_up_callback(record)
+        self.kick()
 
     async def stop(self) -> None:
         if self._kick is not None:
             self._kick.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -116,7 +132,7 @@ class Acd:
             self.waiting.remove(waiting)
         if not waiting.connected.done():
             waiting.connected.cancel()
-            self._spawn(self.facts.left(waiting.entry_id, outcome=outcome, at=self.clock.now()))
+            self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=self.clock.now()))
         self._publish_queue(waiting.queue.name)
 
     def open_now(self, queue: QueueConfig) -> bool:
@@ -124,6 +140,57 @@ class Acd:
             return True
         local = self.clock.now().astimezone(ZoneInfo(self.config.company.timezone))
         return queue.hours.open_at(local.hour * 60 + local.minute)
+
+    # -- call-backs that keep their place --------------------------------------------
+    async def book_callback(self, waiting: Waiting, number: str) -> CallbackRecord:
+        """The caller leaves the line; a call-back takes their place (same entry time)."""
+        now = self.clock.now()
+        expires = now + timedelta(seconds=self.config.callbacks.expire_after_s)
+        record = await self.callbacks.request(
+            call_id=waiting.call_id,
+            queue=waiting.queue.name,
+            number=number,
+            place_at=waiting.place_at,
+            at=now,
+            expires_at=expires,
+        )
+        self.leave(waiting, Outcome.CALLBACK)
+        self._line_up_callback(record)
+        self.live.publish("callback", callback=record.to_json())
+        self.kick()
+        return record
+
+    async def cancel_callback(self, callback_id: int) -> bool:
+        cancelled = await self.callbacks.close(
+            callback_id, status=CallbackStatus.CANCELLED, at=self.clock.now()
+        )
+        for waiting in list(self.waiting):
+            if waiting.callback_id == callback_id:
+                waiting.gone = True
+                waiting.left.set()
+                self.waiting.remove(waiting)
+                self._publish_queue(waiting.queue.name)
+        return cancelled
+
+    def _line_up_callback(self, record: CallbackRecord) -> None:
+        loop = asyncio.get_running_loop()
+        delay = (record.next_attempt_at - self.clock.now()).total_seconds()
+        self.waiting.append(
+            Waiting(
+                entry_id=None,
+                call_id=record.call_id,
+                channel_id=None,
+                queue=self.config.queues[record.queue],
+                tag=None,
+                caller_number=record.number,
+                place_at=record.place_at,
+                callback_id=record.id,
+                attempts=record.attempts,
+                not_before=loop.time() + max(0.0, delay),
+                expires_at=record.expires_at,
+            )
+        )
+        self._publish_queue(record.queue)
 
     def position(self, waiting: Waiting) -> int:
         """How many callers of the same queue are ahead of this one."""
@@ -165,15 +232,24 @@ class Acd:
 
     def _dispatch(self) -> None:
         self._kick = None
+        now = asyncio.get_running_loop().time()
         for waiting in sorted(self.waiting, key=Waiting.order):
-            if waiting.offering or waiting.gone:
+            if waiting.offering or waiting.gone or waiting.held:
+                continue
+            if waiting.is_callback and waiting.not_before > now:
+                self._kick_at(waiting.not_before)
                 continue
             queue = waiting.queue
             ready = self.roster.ready_for(queue.name, any_skill=queue.emergency)
             duty = self.config.acd.duty_endpoint if queue.emergency else None
             if not ready and duty is None:
                 continue
-            if queue.strategy == Strategy.RING_ALL or queue.emergency:
+            if waiting.is_callback:
+                if not ready:
+                    continue
+                chosen = [min(ready, key=lambda a: (a.idle_since, -a.skills.get(queue.name, 0)))]
+                duty = None
+            elif queue.strategy == Strategy.RING_ALL or queue.emergency:
                 chosen = ready
             else:
                 fresh = [a for a in ready if a.id not in waiting.tried] or ready
@@ -183,9 +259,30 @@ class Acd:
             waiting.offering = True
             self._spawn(self._offer(waiting, chosen, duty))
 
+    def _kick_at(self, when: float) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is None or self._timer_at > when:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = loop.call_at(when, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.kick()
+
     # -- one offer --------------------------------------------------------------------
     async def _offer(self, waiting: Waiting, agents: list[LiveAgent], duty: str | None) -> None:
         queue = waiting.queue
+        if waiting.is_callback:
+            try:
+                await self._call_back(waiting, agents[0])
+            except Exception:
+                log.exception("call-back failed", extra={"call_id": waiting.call_id})
+            finally:
+                waiting.offering = False
+                self.kick()
+            return
         try:
             ringing = await self._ring(waiting, agents, duty)
             winner, outcomes = await self._await_answer(waiting, ringing)
@@ -225,7 +322,7 @@ class Acd:
                     self.roster.apply(agent, AgentEvent.CALLER_GONE)
                 continue
             offer_id = await self.facts.offer(
-                waiting.entry_id,
+                _entry(waiting),
                 agent_id=agent.id if agent else None,
                 endpoint=endpoint,
                 at=self.clock.now(),
@@ -296,15 +393,22 @@ class Acd:
                 else "unreachable"
             )
             self.roster.apply(agent, AgentEvent.UNREACHABLE, reason=reason)
-        else:  # no answer or busy: a miss; too many in a row pauses the agent
-            waiting.tried.add(agent.id)
-            agent.misses += 1
-            if agent.misses >= self.config.acd.max_misses:
-                self.roster.apply(
-                    agent, AgentEvent.MISSED_TOO_OFTEN, reason=PauseReason.MISSED_CALLS
-                )
-            else:
-                self.roster.apply(agent, AgentEvent.NO_ANSWER)
+        else:
+            self._agent_missed(agent, outcome, waiting)
+
+    def _agent_missed(self, agent: LiveAgent, outcome: str, waiting: Waiting) -> None:
+        """No answer or busy is a miss; too many in a row pause the agent."""
+        if agent.state is not AgentState.RINGING:
+            return
+        if outcome == OfferOutcome.FAILED:
+            self.roster.apply(agent, AgentEvent.UNREACHABLE, reason="unreachable")
+            return
+        waiting.tried.add(agent.id)
+        agent.misses += 1
+        if agent.misses >= self.config.acd.max_misses:
+            self.roster.apply(agent, AgentEvent.MISSED_TOO_OFTEN, reason=PauseReason.MISSED_CALLS)
+        else:
+            self.roster.apply(agent, AgentEvent.NO_ANSWER)
 
     # -- the conversation -------------------------------------------------------------
     async def _connect(
@@ -321,7 +425,7 @@ class Acd:
             self.waiting.remove(waiting)
         self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
         self._spawn(
-            self.facts.answered(waiting.entry_id, agent_id=agent.id if agent else None, at=now)
+            self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
         )
         self._publish_queue(waiting.queue.name)
         bridge_id = f"hotline-talk-{waiting.call_id}-{uuid.uuid4().hex[:6]}"
@@ -336,8 +440,8 @@ class Acd:
             await self.legs.hang_up(leg)
             with contextlib.suppress(AriError):
                 await self.ari.destroy_bridge(bridge_id)
-            self._spawn(self.facts.talk_ended(waiting.entry_id, at=end))
-            self._spawn(self.facts.left(waiting.entry_id, outcome=Outcome.ANSWERED, at=end))
+            self._spawn(self.facts.talk_ended(_entry(waiting), at=end))
+            self._spawn(self.facts.left(_entry(waiting), outcome=Outcome.ANSWERED, at=end))
             if agent is not None and agent.state is AgentState.ON_CALL:
                 self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
                 self.roster.start_wrap_up(
@@ -359,7 +463,151 @@ class Acd:
     def _wrapped_up(self, waiting: Waiting, answered_at: datetime) -> None:
         end = self.clock.now()
         self._handle_times[waiting.queue.name].append((end - answered_at).total_seconds())
-        self._spawn(self.facts.wrap_up_ended(waiting.entry_id, at=end))
+        self._spawn(self.facts.wrap_up_ended(_entry(waiting), at=end))
+
+    # -- one call-back: the agent first, then the resident ------------------------------
+    async def _call_back(self, waiting: Waiting, agent: LiveAgent) -> None:
+        assert waiting.callback_id is not None
+        assert waiting.caller_number is not None
+        book, queue, cb = self.callbacks, waiting.queue, self.config.callbacks
+        now = self.clock.now()
+        if waiting.expires_at is not None and now >= waiting.expires_at:
+            self.roster.apply(agent, AgentEvent.CALLER_GONE)
+            await book.close(waiting.callback_id, status=CallbackStatus.EXPIRED, at=now)
+            self._drop(waiting)
+            return
+        attempt = await book.start_attempt(waiting.callback_id, agent_id=agent.id, at=now)
+        self.live.publish("callback-attempt", callback_id=waiting.callback_id, agent_id=agent.id)
+        agent_leg = await self.legs.dial(
+            agent.endpoint,
+            prefix="agent-",
+            ring_timeout_s=queue.ring_timeout_s,
+            caller_id=f'"回电 {queue.label}" <{waiting.caller_number}>',
+            purpose="agent",
+        )
+        if not await self._answered(agent_leg, queue.ring_timeout_s, waiting):
+            await self.legs.hang_up(agent_leg)
+            outcome = outcome_of(agent_leg.ended.result() if agent_leg.ended.done() else None)
+            self._agent_missed(agent, outcome, waiting)
+            await book.finish_attempt(
+                waiting.callback_id,
+                attempt,
+                outcome=AttemptOutcome.AGENT_MISSED,
+                at=self.clock.now(),
+                counts=False,
+                status=CallbackStatus.WAITING,
+            )
+            return
+        self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+        resident_leg: Leg | None = None
+        outcome = AttemptOutcome.FAILED
+        agent_quit = False
+        bridge_id = f"hotline-callback-{waiting.callback_id}-{uuid.uuid4().hex[:6]}"
+        try:
+            # A short whisper first: which queue this call-back is for.
+            await self._whisper(agent_leg, f"callback_whisper_{queue.name}")
+            resident_leg = await self.legs.dial(
+                cb.dial.format(number=waiting.caller_number),
+                prefix="dial-",
+                ring_timeout_s=cb.ring_timeout_s,
+                caller_id=cb.caller_id,
+                purpose="callback",
+            )
+            if await self._answered(resident_leg, cb.ring_timeout_s, waiting, also=agent_leg):
+                outcome = AttemptOutcome.REACHED
+                await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
+                await self.ari.add_to_bridge(bridge_id, agent_leg.channel_id)
+                await self.ari.add_to_bridge(bridge_id, resident_leg.channel_id)
+                await asyncio.wait(
+                    [agent_leg.ended, resident_leg.ended], return_when="FIRST_COMPLETED"
+                )
+            elif agent_leg.ended.done():
+                agent_quit = True  # before the resident answered: not the resident's try
+            elif resident_leg.ended.done():
+                outcome = outcome_of(resident_leg.ended.result())
+            else:
+                outcome = AttemptOutcome.NO_ANSWER
+        finally:
+            for leg in (resident_leg, agent_leg):
+                if leg is not None:
+                    await self.legs.hang_up(leg)
+            with contextlib.suppress(AriError):
+                await self.ari.destroy_bridge(bridge_id)
+            await self._callback_attempt_done(
+                waiting, attempt, AttemptOutcome.FAILED if agent_quit else outcome, not agent_quit
+            )
+            if agent.state is AgentState.ON_CALL:
+                self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
+                self.roster.start_wrap_up(agent, queue.wrap_up_s, lambda: None)
+
+    async def _callback_attempt_done(
+        self, waiting: Waiting, attempt: int, outcome: str, counts: bool
+    ) -> None:
+        assert waiting.callback_id is not None
+        now = self.clock.now()
+        waiting.attempts += 1 if counts else 0
+        cb = self.config.callbacks
+        retry_at = now + timedelta(seconds=cb.retry_delay_s)
+        if outcome == AttemptOutcome.REACHED:
+            status = CallbackStatus.REACHED
+        elif waiting.attempts >= cb.max_attempts:
+            status = CallbackStatus.FAILED
+        elif waiting.expires_at is not None and retry_at >= waiting.expires_at:
+            status = CallbackStatus.EXPIRED
+        else:
+            status = CallbackStatus.WAITING
+        await self.callbacks.finish_attempt(
+            waiting.callback_id,
+            attempt,
+            outcome=outcome,
+            at=now,
+            counts=counts,
+            status=status,
+            next_attempt_at=retry_at if status == CallbackStatus.WAITING else None,
+        )
+        self.live.publish(
+            "callback-attempt-done", callback_id=waiting.callback_id, outcome=outcome, status=status
+        )
+        if status == CallbackStatus.WAITING:
+            waiting.not_before = asyncio.get_running_loop().time() + cb.retry_delay_s
+        else:
+            self._drop(waiting)
+
+    def _drop(self, waiting: Waiting) -> None:
+        waiting.gone = True
+        waiting.left.set()
+        if waiting in self.waiting:
+            self.waiting.remove(waiting)
+        self._publish_queue(waiting.queue.name)
+
+    async def _answered(
+        self, leg: Leg, ring_timeout_s: float, waiting: Waiting, *, also: Leg | None = None
+    ) -> bool:
+        """Did ``leg`` answer before its ring timeout (and before ``also`` hung up)?"""
+        watch: list[asyncio.Future[Any]] = [leg.answered, leg.ended]
+        if also is not None:
+            watch.append(also.ended)
+        left: asyncio.Future[Any] = asyncio.ensure_future(waiting.left.wait())
+        try:
+            await asyncio.wait(
+                [*watch, left], timeout=ring_timeout_s + RING_GRACE_S, return_when="FIRST_COMPLETED"
+            )
+        finally:
+            left.cancel()
+        return leg.answered.done() and not leg.answered.cancelled() and not waiting.gone
+
+    async def _whisper(self, leg: Leg, prompt: str) -> None:
+        playback = await self.ari.play(leg.channel_id, self.prompts.media(prompt))
+        finished: asyncio.Future[Any] = asyncio.ensure_future(self._playback_done(leg, playback.id))
+        try:
+            await asyncio.wait([finished, leg.ended], timeout=10, return_when="FIRST_COMPLETED")
+        finally:
+            finished.cancel()
+
+    @staticmethod
+    async def _playback_done(leg: Leg, playback_id: str) -> None:
+        while await leg.playbacks.get() != playback_id:
+            pass
 
     # -- plumbing ---------------------------------------------------------------------
     def _publish_queue(self, name: str) -> None:
@@ -376,6 +624,12 @@ class Acd:
         self._tasks.discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("ACD task failed: %r", err)
+
+
+def _entry(waiting: Waiting) -> int:
+    """The queue-facts row of a live caller (call-backs have none of their own)."""
+    assert waiting.entry_id is not None, "a live caller always has a queue entry"
+    return waiting.entry_id
 
 
 def _display(waiting: Waiting, queue: QueueConfig) -> str:

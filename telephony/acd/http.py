@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
+from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from telephony.exceptions import IllegalTransition
@@ -42,6 +43,8 @@ def add_acd_routes(app: web.Application) -> None:
     app.router.add_delete("/api/agents/{id}", _remove_agent)
     app.router.add_post("/api/agents/{id}/state", _change_state)
     app.router.add_get("/api/queues", _queues)
+    app.router.add_get("/api/callbacks", _list_callbacks)
+    app.router.add_post("/api/callbacks/{id}/cancel", _cancel_callback)
     app.router.add_get("/api/messages", _list_messages)
     app.router.add_post("/api/messages/{id}/handled", _message_handled)
     app.router.add_get("/api/live", _live)
@@ -202,6 +205,25 @@ async def _change_state(request: web.Request) -> web.StreamResponse:
 @_answer_errors
 async def _queues(request: web.Request) -> web.StreamResponse:
     return web.json_response({"items": request.app[ACD].snapshot()})
+
+
+@_answer_errors
+async def _list_callbacks(request: web.Request) -> web.StreamResponse:
+    status = request.query.get("status") or None
+    known = (*CallbackStatus.OPEN, "reached", "failed", "expired", "cancelled")
+    if status is not None and status not in known:
+        raise InvalidInput("status", f"must be one of {', '.join(known)}")
+    items = await request.app[ACD].callbacks.list(status=status)
+    return web.json_response({"items": [c.to_json() for c in items], "total": len(items)})
+
+
+@_answer_errors
+async def _cancel_callback(request: web.Request) -> web.StreamResponse:
+    acd = request.app[ACD]
+    callback_id = _id(request)
+    if not await acd.cancel_callback(callback_id):
+        raise Conflict(f"call-back {callback_id} is already finished")
+    return web.json_response((await acd.callbacks.get(callback_id)).to_json())
 
 
 @_answer_errors

@@ -28,13 +28,20 @@ class Talk:
 
 @dataclass(eq=False)
 class Waiting:
-    entry_id: int
+    """A live caller on hold, or a call-back keeping its caller's place (``callback_id``)."""
+
+    entry_id: int | None
     call_id: int
-    channel_id: str
+    channel_id: str | None
     queue: QueueConfig
     tag: str | None
     caller_number: str | None
     place_at: datetime  # first entry time: the caller's place in line
+    callback_id: int | None = None
+    attempts: int = 0  # call-backs: attempts that reached (or failed to reach) the resident
+    not_before: float = 0.0  # call-backs: loop time of the next try (retry delay)
+    expires_at: datetime | None = None
+    held: bool = False  # a caller busy booking a call-back is not offered meanwhile
     arrival: int = field(default_factory=lambda: next(_arrivals))
     offering: bool = False
     tried: set[int] = field(default_factory=set)  # agents who let it ring out
@@ -46,6 +53,10 @@ class Waiting:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     left: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def is_callback(self) -> bool:
+        return self.callback_id is not None
 
     def order(self) -> tuple[int, datetime, int]:
         """Highest priority first, then the earliest place in line."""

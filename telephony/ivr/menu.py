@@ -96,7 +96,24 @@ class Menu:
         }
 
 
-REQUIRED_PROMPTS = ("greeting", "invalid", "no_input", "hold_timeout", "route_operator")
+REQUIRED_PROMPTS = (
+    "greeting",
+    "invalid",
+    "no_input",
+    "hold_timeout",
+    "route_operator",
+    "message_asked",
+    "message_no_agents",
+    "message_out_of_hours",
+    "message_thanks",
+    "callback_offer",
+    "callback_number_is",
+    "callback_confirm",
+    "callback_enter",
+    "callback_invalid",
+    "callback_booked",
+    "callback_not_booked",
+)
 
 
 def load_menu(path: Path) -> Menu:
