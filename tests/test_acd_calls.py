@@ -24,6 +24,7 @@ from telephony.simulator import (
     ResidentSimulator,
     Wait,
 )
+from tests.audio import likeness, wav_samples
 from tests.conftest import Hotline, with_queues
 from tests.polling import eventually
 from tests.test_ivr_calls import wav_seconds
@@ -306,3 +307,89 @@ async def test_agent_requests_that_make_no_sense_are_refused(
         assert resp.status == 204
     status, _ = await hotline.get(f"/api/agents/{agent['id']}")
     assert status == 404
+
+
+async def test_emergency_rings_every_ready_agent_and_the_duty_phone_first_answer_wins(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+) -> None:
+    """All ready agents (whatever their skills) and the duty manager ring at once; the duty
+    phone answers first, the others stop ringing and are back to ready with no miss."""
+    duty = AcdConfig(duty_endpoint=AgentSimulator.endpoint("1099"))
+    hotline: Hotline = await make_hotline(with_queues(config, announce_every_s=0, acd=duty))
+    inquiry = await add_agent(hotline, "1041", {"inquiry": 5})
+    repair = await add_agent(hotline, "1042", {"repair": 5})
+    agents.behaviour["1041"] = AgentBehaviour(answer_after_s=4)
+    agents.behaviour["1042"] = AgentBehaviour(answer_after_s=4)
+    agents.behaviour["1099"] = AgentBehaviour(answer_after_s=0.5, talk_s=1)
+    call = await residents.dial("13911112222")
+    await residents.run(call, [Dtmf("9")])
+
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    assert record["end_reason"] == "agent-hangup"
+    assert sorted(r.extension for r in agents.rings) == ["1041", "1042", "1099"]
+    assert {r.caller for r in agents.rings} == {"13911112222"}
+    (entry,) = await queue_entries(config, record["id"])
+    outcomes = {o.endpoint.split("/")[1].split("@")[0]: o.outcome for o in entry.offers}
+    assert outcomes == {"1041": "lost-race", "1042": "lost-race", "1099": "answered"}
+    for agent in (inquiry, repair):
+        back = await until_agent(hotline, agent["id"], "ready")
+        assert back["misses"] == 0
+
+
+async def test_a_waiting_caller_hears_their_place_in_line(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    base_config: Config,
+) -> None:
+    """With nobody free, the second caller in line hears 「您前面还有一位」 every period."""
+    hotline: Hotline = await make_hotline(with_queues(config, announce_every_s=10))
+    await add_agent(hotline, "1050", {"inquiry": 5}, ready=False)  # logged in, on a break
+    first = await residents.dial("13800000051")
+    await residents.run(first, [Dtmf("1")])
+    second = await residents.dial("13800000052")
+    await residents.run(second, [Dtmf("1")])
+    await hotline.record(second.hotline_leg, ended=False)
+
+    async def waiting() -> bool:
+        _, body = await hotline.get("/api/queues")
+        return any(q["queue"] == "inquiry" and q["waiting"] == 2 for q in body["items"])
+
+    await eventually(waiting, timeout_s=30, what="two callers in line")
+    heard = f"heard-{second.resident_leg}"
+    await residents.ari.record(second.resident_leg, heard, max_duration_s=14, if_exists="overwrite")
+    await asyncio.sleep(15)
+    audio = wav_samples(await residents.ari.stored_recording(heard))
+    await residents.ari.delete_stored_recording(heard)
+    ahead_one = base_config.prompts.dir / "ahead_1.wav"
+    assert likeness(audio, ahead_one, max_lag_s=13) > 0.8
+    _, body = await hotline.get("/api/queues")
+    (inquiry,) = [q for q in body["items"] if q["queue"] == "inquiry"]
+    assert inquiry["longest_wait_s"] >= 15
+    assert inquiry["agents"]["paused"] == 1
+
+
+async def test_agents_keep_their_state_across_a_service_restart(
+    make_hotline: Callable[..., Any], config: Config
+) -> None:
+    """A ready agent is ready again after a restart, with every change in the history."""
+    first: Hotline = await make_hotline(config)
+    agent = await add_agent(first, "1060", {"repair": 2})
+    await change(first, agent["id"], "pause", "午休")
+    await change(first, agent["id"], "ready")
+    await first.client.close()
+
+    second: Hotline = await make_hotline(config)
+    again = await agent_state(second, agent["id"])
+    assert again["state"] == "ready"
+    assert again["skills"] == {"repair": 2}
+    assert [(h["state"], h["reason"]) for h in reversed(again["history"])] == [
+        ("logged-out", None),
+        ("paused", "logged-in"),
+        ("ready", None),
+        ("paused", "午休"),
+        ("ready", None),
+    ]

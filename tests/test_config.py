@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
-from telephony.config import load_config
+from telephony.config import Hours, IvrConfig, load_config
 from telephony.exceptions import ConfigError
 from telephony.ivr.menu import ActionKind, load_menu
+from telephony.service import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,6 +72,22 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ('[company]\nname = ""\n', "company.name", "must not be empty"),
         ("[ari]\nreconnect_initial_s = 5\nreconnect_max_s = 1\n", "ari.reconnect_max_s", "below"),
         ("[http\n", "-", "not valid TOML"),
+        ('[company]\ntimezone = "Mars/Olympus"\n', "company.timezone", "unknown time zone"),
+        ('[queues.repair]\nstrategy = "random"\n', "queues.repair.strategy", "longest-idle"),
+        ("[queues.repair]\nring_timeout_s = 1\n", "queues.repair.ring_timeout_s", "at least 3"),
+        ('[queues.repair]\nhours = "8-20"\n', "queues.repair.hours", "HH:MM-HH:MM"),
+        ('[queues.repair]\nhours = "08:00-25:00"\n', "queues.repair.hours", "not a time"),
+        ('[queues.repair]\nhours = "08:00-08:00"\n', "queues.repair.hours", "same time"),
+        ('[queues.repair]\nwhen_closed = "hangup"\n', "queues.repair.when_closed", "message"),
+        ("[queues.repair]\nannounce_every_s = 3\n", "queues.repair.announce_every_s", "0 (never)"),
+        ("[queues.repair]\nemergency = 1\n", "queues.repair.emergency", "true or false"),
+        ("[queues.repair]\nwrapup = 1\n", "queues.repair.wrapup", "unknown key"),
+        ("[queues.Repair]\nwrap_up_s = 1\n", "queues.Repair", "lowercase"),
+        ('[acd]\nduty_endpoint = "1099"\n', "acd.duty_endpoint", "PJSIP/1099"),
+        ("[acd]\nmax_misses = 0\n", "acd.max_misses", ">= 1"),
+        ('[callbacks]\ndial = "PJSIP/trunk"\n', "callbacks.dial", "{number}"),
+        ("[callbacks]\nmax_attempts = 0\n", "callbacks.max_attempts", "between 1 and 20"),
+        ("[messages]\nmax_length_s = 1\n", "messages.max_length_s", "between 5 and 600"),
     ],
 )
 def test_bad_values_name_file_key_and_reason(
@@ -99,6 +117,17 @@ hold_timeout = "忙"
 route_operator = "人工"
 route_inquiry = "咨询"
 top = "请选择"
+message_asked = "留言"
+message_no_agents = "无人"
+message_out_of_hours = "下班"
+message_thanks = "谢谢"
+callback_offer = "回电"
+callback_number_is = "号码"
+callback_confirm = "确认"
+callback_enter = "输入"
+callback_invalid = "有误"
+callback_booked = "好"
+callback_not_booked = "等候"
 [menu]
 root = "top"
 [menu.nodes.top]
@@ -148,3 +177,57 @@ def test_menu_mistakes_are_caught_before_the_first_call(
         load_menu(path)
     assert caught.value.key == key
     assert reason in caught.value.reason
+
+
+def test_queues_default_to_the_five_standard_ones_and_take_overrides(tmp_path: Path) -> None:
+    """Every standard queue exists without configuration; a file changes what it names and
+    can add queues; no queue waits longer than the holding limit."""
+    path = write(
+        tmp_path,
+        "q.toml",
+        "[holding]\nmax_wait_s = 600\n"
+        '[queues.complaint]\nhours = "08:00-20:00"\nwrap_up_s = 60\nmax_wait_s = 9999\n'
+        '[queues.parking]\nlabel = "停车"\n',
+    )
+    config = load_config(path, env={})
+    assert set(config.queues) == {
+        "inquiry",
+        "repair",
+        "complaint",
+        "operator",
+        "emergency",
+        "parking",
+    }
+    complaint = config.queues["complaint"]
+    assert (complaint.label, complaint.wrap_up_s, complaint.max_wait_s) == ("投诉", 60, 600)
+    assert complaint.hours.open_at(8 * 60)
+    assert not complaint.hours.open_at(20 * 60)
+    assert config.queues["emergency"].emergency
+    assert config.queues["emergency"].priority > config.queues["complaint"].priority
+    assert config.queues["parking"].label == "停车"
+
+
+def test_overnight_hours_wrap_around_midnight() -> None:
+    night = Hours(opens_min=22 * 60, closes_min=6 * 60)
+    assert night.open_at(23 * 60)
+    assert night.open_at(5 * 60 + 59)
+    assert not night.open_at(6 * 60)
+    assert not night.open_at(12 * 60)
+
+
+def test_a_menu_routing_to_an_unconfigured_queue_stops_the_service(tmp_path: Path) -> None:
+    """The menu is checked against [queues] at start, naming the option."""
+    menu = (ROOT / "config" / "ivr.toml").read_text(encoding="utf-8")
+    menu = menu.replace('"1" = "queue:inquiry"', '"1" = "queue:parking"')
+    path = write(
+        tmp_path,
+        "ivr.toml",
+        menu.replace("route_inquiry = ", 'route_parking = "请稍候。"\nroute_inquiry = '),
+    )
+    config = dataclasses.replace(
+        load_config(ROOT / "config" / "hotline.toml", env={}), ivr=IvrConfig(menu=path)
+    )
+    with pytest.raises(ConfigError) as caught:
+        build_app(config)
+    assert caught.value.key == "menu.nodes.main.options.1"
+    assert "parking" in caught.value.reason
