@@ -153,6 +153,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 yield
             finally:
                 stasis.stopping = True
+                acd.stopping = True  # sessions stopping now must not end conversations
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

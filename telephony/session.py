@@ -25,7 +25,7 @@ from crm.messages import MessageBox, MessageReason
 from crm.phones import normalise_phone
 from crm.queue_facts import Outcome
 from telephony.acd.announcements import announcement, number_prompts
-from telephony.acd.dispatcher import Acd
+from telephony.acd.dispatcher import TALK_BRIDGE_PREFIX, Acd
 from telephony.acd.waiting import Talk, Waiting
 from telephony.ari import AriClient, AriError, AriNotFound
 from telephony.ari.events import (
@@ -225,12 +225,37 @@ class CallSession:
         record = await self.deps.call_log.get(self.call_id)
         if self.channel.state != "Up":
             await self.deps.ari.answer(self.channel.id)
+        if record.state == CallState.CONNECTED:
+            self.machine = call_machine(str(self.call_id), CallState.CONNECTED)
+            await self._stay_in_talk()
+            return
         if record.queue and record.queue in self.deps.config.queues:
             self.machine = call_machine(str(self.call_id), CallState.ROUTING)
             await self._hold(record.queue, tag=None, place_at=record.queued_at)
         else:
             self.machine = call_machine(str(self.call_id), CallState.IVR)
             await self._ivr_then_hold(first_digit=None)
+
+    async def _stay_in_talk(self) -> None:
+        """A caller still talking to an agent when the service restarted stays in the
+        conversation; when they hang up, the agent's side of the bridge is ended too."""
+        d = self.deps
+        bridges = [
+            b
+            for b in await d.ari.list_bridges()
+            if b.id.startswith(TALK_BRIDGE_PREFIX) and self.channel.id in b.channels
+        ]
+        try:
+            while True:  # until the hang-up cancels the script
+                await self.next_event(None)
+        finally:
+            for bridge in bridges:
+                for channel_id in bridge.channels:
+                    if channel_id != self.channel.id:
+                        with contextlib.suppress(AriError):
+                            await d.ari.hangup(channel_id)
+                with contextlib.suppress(AriError):
+                    await d.ari.destroy_bridge(bridge.id)
 
     async def _ivr_then_hold(self, first_digit: str | None) -> None:
         d = self.deps

@@ -393,3 +393,42 @@ async def test_agents_keep_their_state_across_a_service_restart(
         ("paused", "午休"),
         ("ready", None),
     ]
+
+
+async def test_a_conversation_goes_on_through_a_service_restart(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+) -> None:
+    """Caller and agent keep talking while the service restarts; the new service leaves them
+    in their bridge, and when the caller hangs up the agent's phone is hung up too."""
+    cfg = with_queues(config, announce_every_s=0)
+    first: Hotline = await make_hotline(cfg)
+    await add_agent(first, "1070", {"inquiry": 5})
+    agents.behaviour["1070"] = AgentBehaviour(answer_after_s=0.3, talk_s=None)
+    call = await residents.dial("13800000071")
+    await residents.run(call, [Dtmf("1")])
+
+    async def talking() -> dict[str, Any] | None:
+        record = await first.record(call.hotline_leg, ended=False)
+        return record if record["state"] == "connected" else None
+
+    await eventually(talking, timeout_s=30, what="caller talking to the agent")
+    await first.client.close()
+
+    second: Hotline = await make_hotline(cfg, fresh=False)
+    await asyncio.sleep(2)
+    assert not call.ended.is_set()
+    (ring,) = agents.rings_for("1070")
+    assert ring.ended is None  # still talking
+    still = await second.record(call.hotline_leg, ended=False)
+    assert still["state"] == "connected"
+    await residents.run(call, [HangUp()])
+    record = await second.record(call.hotline_leg)
+    assert record["end_reason"] == "caller-hangup"
+
+    async def agent_hung_up() -> bool:
+        return ring.ended is not None
+
+    await eventually(agent_hung_up, timeout_s=10, what="agent's phone hung up")

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 RING_GRACE_S = 2.0  # beyond the originate timeout, in case Asterisk's own timer is late
 HANDLE_TIMES_KEPT = 20
+TALK_BRIDGE_PREFIX = "hotline-talk-"
 
 
 class Acd:
@@ -67,6 +68,7 @@ class Acd:
         }
         self._kick: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self.stopping = False
         self._timer_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         roster.on_ready = self.kick
@@ -87,6 +89,9 @@ class Acd:
         self.kick()
 
     async def stop(self) -> None:
+        """Stop deciding; conversations in progress stay up (a restarted service finds
+        them and ends the agent's side when the caller hangs up)."""
+        self.stopping = True
         if self._kick is not None:
             self._kick.cancel()
         if self._timer is not None:
@@ -428,7 +433,7 @@ class Acd:
             self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
         )
         self._publish_queue(waiting.queue.name)
-        bridge_id = f"hotline-talk-{waiting.call_id}-{uuid.uuid4().hex[:6]}"
+        bridge_id = f"{TALK_BRIDGE_PREFIX}{waiting.call_id}-{uuid.uuid4().hex[:6]}"
         try:
             await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
             await self.ari.add_to_bridge(bridge_id, leg.channel_id)
@@ -436,19 +441,31 @@ class Acd:
             waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
             await self._talk(waiting, leg)
         finally:
-            end = self.clock.now()
-            await self.legs.hang_up(leg)
-            with contextlib.suppress(AriError):
-                await self.ari.destroy_bridge(bridge_id)
-            self._spawn(self.facts.talk_ended(_entry(waiting), at=end))
-            self._spawn(self.facts.left(_entry(waiting), outcome=Outcome.ANSWERED, at=end))
-            if agent is not None and agent.state is AgentState.ON_CALL:
-                self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
-                self.roster.start_wrap_up(
-                    agent,
-                    waiting.queue.wrap_up_s,
-                    lambda: self._wrapped_up(waiting, now),
-                )
+            if not self.stopping:
+                await self._end_talk(waiting, leg, agent, now, bridge_id)
+
+    async def _end_talk(
+        self,
+        waiting: Waiting,
+        leg: Leg,
+        agent: LiveAgent | None,
+        answered: datetime,
+        bridge_id: str,
+    ) -> None:
+        """The conversation is over: hang up the agent, record it, start their wrap-up."""
+        end = self.clock.now()
+        await self.legs.hang_up(leg)
+        with contextlib.suppress(AriError):
+            await self.ari.destroy_bridge(bridge_id)
+        self._spawn(self.facts.talk_ended(_entry(waiting), at=end))
+        self._spawn(self.facts.left(_entry(waiting), outcome=Outcome.ANSWERED, at=end))
+        if agent is not None and agent.state is AgentState.ON_CALL:
+            self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
+            self.roster.start_wrap_up(
+                agent,
+                waiting.queue.wrap_up_s,
+                lambda: self._wrapped_up(waiting, answered),
+            )
 
     async def _talk(self, waiting: Waiting, leg: Leg) -> None:
         """Until one side hangs up; the agent hanging up first ends the caller's call."""
@@ -528,17 +545,32 @@ class Acd:
             else:
                 outcome = AttemptOutcome.NO_ANSWER
         finally:
-            for leg in (resident_leg, agent_leg):
-                if leg is not None:
-                    await self.legs.hang_up(leg)
-            with contextlib.suppress(AriError):
-                await self.ari.destroy_bridge(bridge_id)
-            await self._callback_attempt_done(
-                waiting, attempt, AttemptOutcome.FAILED if agent_quit else outcome, not agent_quit
-            )
-            if agent.state is AgentState.ON_CALL:
-                self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
-                self.roster.start_wrap_up(agent, queue.wrap_up_s, lambda: None)
+            # On service stop a call-back conversation goes on; the restart closes the attempt.
+            if not self.stopping:
+                await self._end_call_back(waiting, agent, agent_leg, resident_leg, bridge_id)
+                await self._callback_attempt_done(
+                    waiting,
+                    attempt,
+                    AttemptOutcome.FAILED if agent_quit else outcome,
+                    not agent_quit,
+                )
+
+    async def _end_call_back(
+        self,
+        waiting: Waiting,
+        agent: LiveAgent,
+        agent_leg: Leg,
+        resident_leg: Leg | None,
+        bridge_id: str,
+    ) -> None:
+        for leg in (resident_leg, agent_leg):
+            if leg is not None:
+                await self.legs.hang_up(leg)
+        with contextlib.suppress(AriError):
+            await self.ari.destroy_bridge(bridge_id)
+        if agent.state is AgentState.ON_CALL:
+            self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
+            self.roster.start_wrap_up(agent, waiting.queue.wrap_up_s, lambda: None)
 
     async def _callback_attempt_done(
         self, waiting: Waiting, attempt: int, outcome: str, counts: bool

@@ -225,6 +225,9 @@ class AriClient:
         )
         return Bridge.from_json(data)
 
+    async def list_bridges(self) -> list[Bridge]:
+        return [Bridge.from_json(b) for b in await self.request("GET", "/bridges")]
+
     async def get_bridge(self, bridge_id: str) -> Bridge:
         return Bridge.from_json(await self.request("GET", f"/bridges/{bridge_id}"))
 
