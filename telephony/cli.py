@@ -22,7 +22,15 @@ from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
 from telephony.logs import setup_logging
 from telephony.service import build_app, prompt_library
-from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Step, Wait
+from telephony.simulator import (
+    AgentBehaviour,
+    AgentSimulator,
+    Dtmf,
+    HangUp,
+    ResidentSimulator,
+    Step,
+    Wait,
+)
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -44,6 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--hold", type=float, default=5.0, help="seconds to stay on after the last key"
     )
     call.add_argument("--api", default=None, help="service URL to print the call record from")
+    call.add_argument(
+        "--agent",
+        default=None,
+        metavar="EXT",
+        help="also run a simulated agent's phone (Local/EXT@sim-agents), logged in and ready "
+        "for every queue through --api, answering after 1 s and talking 5 s",
+    )
     prompts = sub.add_parser("prompts", help="prompt audio")
     prompts.add_argument("action", choices=["build"])
     sandbox = sub.add_parser("asterisk", help="the Asterisk sandbox (scripts/asterisk-sandbox)")
@@ -95,8 +110,14 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
             on_connect=connected,
         )
         reader = asyncio.create_task(stream.run())
+        agent_reader: asyncio.Task[None] | None = None
         try:
             await asyncio.wait_for(stream.connected.wait(), 10)
+            if args.agent:
+                if not args.api:
+                    print("--agent needs --api", file=sys.stderr)
+                    return 2
+                agent_reader = await _simulated_agent(http, config, args.api, ari, args.agent)
             call = await sim.dial(caller_id)
             print(
                 f"calling {sim.endpoint} as {caller_id or 'no caller id'}; "
@@ -106,6 +127,8 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
             print("call ended")
         finally:
             reader.cancel()
+            if agent_reader is not None:
+                agent_reader.cancel()
         if args.api:
             record = await _closed_record(http, args.api, call.hotline_leg, since=started)
             if record is None:
@@ -113,6 +136,45 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
                 return 1
             print(json.dumps(record, ensure_ascii=False, indent=2))
     return 0
+
+
+async def _simulated_agent(
+    http: aiohttp.ClientSession, config: Config, api: str, ari: AriClient, extension: str
+) -> asyncio.Task[None]:
+    """An agent for the demo: their phone is simulated, their console is the HTTP API."""
+    phones = AgentSimulator(ari)
+    phones.behaviour[extension] = AgentBehaviour(answer_after_s=1.0, talk_s=5.0)
+
+    async def connected() -> None:
+        return None
+
+    stream = EventStream(
+        http,
+        config.ari.url,
+        config.ari.user,
+        config.ari.password,
+        [AgentSimulator.APP],
+        on_event=phones.on_event,
+        on_connect=connected,
+    )
+    reader = asyncio.create_task(stream.run())
+    await asyncio.wait_for(stream.connected.wait(), 10)
+    endpoint = AgentSimulator.endpoint(extension)
+    body = {"name": f"模拟坐席{extension}", "endpoint": endpoint, "skills": {}}
+    body["skills"] = {name: 5 for name in config.queues}
+    async with http.post(f"{api}/api/agents", json=body) as resp:
+        created = await resp.json()
+    if resp.status == 201:
+        agent_id = created["id"]
+    else:  # made by an earlier demo: find it
+        async with http.get(f"{api}/api/agents") as resp:
+            agents = (await resp.json())["items"]
+        agent_id = next(a["id"] for a in agents if a["endpoint"] == endpoint)
+    for action in ("log-in", "ready"):
+        async with http.post(f"{api}/api/agents/{agent_id}/state", json={"action": action}):
+            pass  # 409 when already in that state is fine
+    print(f"agent {extension} ({endpoint}) logged in and ready")
+    return reader
 
 
 async def _closed_record(
