@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from crm.http import add_call_routes, calls_openapi_paths, calls_openapi_schemas
+from telephony.acd.openapi import acd_openapi_paths, acd_openapi_schemas
 from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -71,7 +72,11 @@ async def openapi(request: web.Request) -> web.Response:
         "info": {
             "title": f"{config.company.name} resident hotline API",
             "version": "0.1.0",
-            "description": "Call records of the 24-hour resident hotline (物业客服热线).",
+            "description": (
+                "Call records, agents, queues, call-backs and messages of the 24-hour "
+                "resident hotline (物业客服热线), and a websocket of live queue and agent "
+                "changes for supervisor and agent consoles."
+            ),
         },
         "paths": {
             "/healthz": {
@@ -100,8 +105,16 @@ async def openapi(request: web.Request) -> web.Response:
                     },
                 }
             },
+            "/api/openapi.json": {
+                "get": {
+                    "operationId": "getOpenApi",
+                    "summary": "This OpenAPI 3.1 document.",
+                    "responses": {"200": {"description": "The document (JSON)."}},
+                }
+            },
             **calls_openapi_paths(),
+            **acd_openapi_paths(),
         },
-        "components": {"schemas": calls_openapi_schemas()},
+        "components": {"schemas": {**calls_openapi_schemas(), **acd_openapi_schemas()}},
     }
     return web.json_response(doc)

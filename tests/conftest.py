@@ -133,11 +133,15 @@ async def ari(asterisk: Config) -> AsyncIterator[AriClient]:
 
 
 @pytest.fixture
-def make_hotline(aiohttp_client: Callable[..., Any], ari: AriClient) -> Callable[..., Any]:
+async def make_hotline(
+    aiohttp_client: Callable[..., Any], ari: AriClient
+) -> AsyncIterator[Callable[..., Any]]:
     """Start the service in this process.
 
     ``fresh`` hangs up every channel first so no earlier call is re-adopted; a test of
     re-adoption passes ``fresh=False``. ``ready=False`` returns without waiting for ARI.
+    Every channel is hung up after the test too, so a failed test's calls do not load
+    the sandbox under the next one.
     """
 
     async def start(config: Config, *, fresh: bool = True, ready: bool = True) -> Hotline:
@@ -155,7 +159,9 @@ def make_hotline(aiohttp_client: Callable[..., Any], ari: AriClient) -> Callable
             await eventually(is_ready, timeout_s=15, what="service ready")
         return hotline
 
-    return start
+    yield start
+    with contextlib.suppress(AriError, AssertionError):
+        await hang_up_everything(ari)
 
 
 @pytest.fixture

@@ -1,0 +1,198 @@
+"""/api/openapi.json covers every API route the service registers, and only real schemas.
+
+No Asterisk and no database: the app is built but not started (its cleanup_ctx would
+connect to ARI); its router is inspected and the ``openapi`` handler called directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from aiohttp import hdrs, web
+from aiohttp.test_utils import make_mocked_request
+
+from crm.agents import StateChangeRecord
+from crm.messages import MessageRecord
+from crm.queue_callbacks import AttemptRecord, CallbackRecord
+from telephony.acd.agent_state import agent_machine
+from telephony.acd.dispatcher import Acd
+from telephony.acd.live import LiveEvents
+from telephony.acd.openapi import acd_openapi_schemas
+from telephony.acd.roster import AgentRoster, LiveAgent
+from telephony.config import load_config
+from telephony.service import build_app
+from telephony.web import openapi
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_REF = "#/components/schemas/"
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@pytest.fixture(scope="module")
+def app() -> web.Application:
+    return build_app(load_config(ROOT / "config" / "hotline.toml", env={}))
+
+
+@pytest.fixture
+async def doc(app: web.Application) -> dict[str, Any]:
+    response = await openapi(make_mocked_request("GET", "/api/openapi.json", app=app))
+    assert isinstance(response, web.Response)
+    assert response.status == 200
+    assert response.text is not None
+    document: dict[str, Any] = json.loads(response.text)
+    return document
+
+
+def api_routes(app: web.Application) -> set[tuple[str, str]]:
+    """(method, path) of every route under /api/, HEAD aside (aiohttp adds it to GETs)."""
+    found = set()
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if path.startswith("/api/") and route.method != hdrs.METH_HEAD:
+            found.add((route.method.lower(), path))
+    return found
+
+
+def undocumented(app: web.Application, doc: dict[str, Any]) -> set[tuple[str, str]]:
+    paths = doc["paths"]
+    return {(m, p) for m, p in api_routes(app) if m not in paths.get(p, {})}
+
+
+def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in doc["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def refs(node: Any) -> set[str]:
+    """Every $ref, and every discriminator mapping target, anywhere in ``node``."""
+    if isinstance(node, dict):
+        own = {node["$ref"]} if isinstance(node.get("$ref"), str) else set()
+        mapping = node.get("mapping") if isinstance(node.get("mapping"), dict) else {}
+        return own | set(mapping.values()) | set().union(*(refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(refs(v) for v in node))
+    return set()
+
+
+def test_the_app_registers_the_acd_routes(app: web.Application) -> None:
+    """Guards the coverage test below against an app with nothing under /api/."""
+    assert {
+        ("get", "/api/agents"),
+        ("post", "/api/agents/{id}/state"),
+        ("get", "/api/live"),
+        ("get", "/api/calls"),
+    } <= api_routes(app)
+
+
+async def test_every_api_route_is_documented(app: web.Application, doc: dict[str, Any]) -> None:
+    assert doc["openapi"].startswith("3.1")
+    assert undocumented(app, doc) == set()
+    documented = {(m, p) for m, p, _ in operations(doc) if p.startswith("/api/")}
+    assert documented == api_routes(app), "documented but not served"
+
+
+async def test_the_coverage_check_notices_a_missing_operation(
+    app: web.Application, doc: dict[str, Any]
+) -> None:
+    """The check above can fail: drop one path, or one method of a path, and it does."""
+    without_path = copy.deepcopy(doc)
+    del without_path["paths"]["/api/messages/{id}/handled"]
+    assert undocumented(app, without_path) == {("post", "/api/messages/{id}/handled")}
+    without_method = copy.deepcopy(doc)
+    del without_method["paths"]["/api/agents/{id}"]["patch"]
+    assert undocumented(app, without_method) == {("patch", "/api/agents/{id}")}
+
+
+async def test_every_ref_resolves_to_a_schema(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
+    found = refs(doc)
+    assert found, "no $ref at all: the check would prove nothing"
+    assert {r for r in found if not r.startswith(SCHEMA_REF)} == set()
+    assert {r.removeprefix(SCHEMA_REF) for r in found} - set(schemas) == set()
+    # And nothing is provided that nobody uses.
+    assert set(schemas) - {r.removeprefix(SCHEMA_REF) for r in found} == set()
+
+
+async def test_operation_ids_are_unique(doc: dict[str, Any]) -> None:
+    ops = operations(doc)
+    ids = Counter(op.get("operationId") for _, path, op in ops if path.startswith("/api/"))
+    assert None not in ids, "an /api/ operation has no operationId"
+    assert {i: n for i, n in ids.items() if n > 1} == {}
+    assert len(ids) == len([p for _, p, _ in ops if p.startswith("/api/")])
+
+
+async def test_operations_describe_responses_and_path_parameters(doc: dict[str, Any]) -> None:
+    for method, path, op in operations(doc):
+        assert op["responses"], (method, path)
+        assert op.get("summary"), (method, path)
+        params = doc["paths"][path].get("parameters", []) + op.get("parameters", [])
+        in_path = {p["name"] for p in params if p["in"] == "path"}
+        assert in_path == set(re.findall(r"{(\w+)}", path)), (method, path)
+
+
+def test_acd_schemas_do_not_replace_the_call_record_schemas(doc: dict[str, Any]) -> None:
+    from crm.http import calls_openapi_schemas
+
+    assert set(calls_openapi_schemas()).isdisjoint(acd_openapi_schemas())
+
+
+def documented(name: str) -> set[str]:
+    return set(acd_openapi_schemas()[name]["properties"])
+
+
+def field_names(record: type[Any]) -> set[str]:
+    return {f.name for f in dataclasses.fields(record)}
+
+
+async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
+    """Documented properties are the keys the handlers send (records, agents, queues)."""
+    clock = type("Fixed", (), {"now": lambda self: datetime(2025, 1, 1, tzinfo=UTC)})()
+    live = LiveEvents(clock)
+    roster = AgentRoster(cast(Any, None), clock, live)
+    agent = LiveAgent(
+        id=1,
+        name="Li",
+        endpoint="PJSIP/1001",
+        skills={"repair": 5},
+        machine=agent_machine("1"),
+        reason=None,
+        since=clock.now(),
+        idle_since=0.0,
+    )
+    config = load_config(ROOT / "config" / "hotline.toml", env={})
+    nothing = cast(Any, None)
+    acd = Acd(config, nothing, roster, nothing, nothing, clock, live, nothing, nothing)
+    queue = acd.snapshot()[0]
+
+    assert documented("Agent") == set(agent.to_json())
+    assert documented("AgentDetail") == {*agent.to_json(), "history"}
+    assert documented("AgentStateChange") == field_names(StateChangeRecord)
+    assert documented("Callback") == field_names(CallbackRecord)
+    assert documented("CallbackAttempt") == field_names(AttemptRecord)
+    assert documented("Message") == field_names(MessageRecord)
+    assert documented("QueueStatus") == set(queue)
+    assert documented("AgentCounts") == set(queue["agents"])
+
+
+def test_every_live_event_type_is_documented() -> None:
+    """Each kind the code publishes (plus the snapshot on connect) has a LiveEvent variant."""
+    published = {"snapshot"}
+    for source in (ROOT / "telephony").rglob("*.py"):
+        published |= set(re.findall(r"publish\(\s*\"([a-z-]+)\"", source.read_text()))
+    live = acd_openapi_schemas()["LiveEvent"]
+    assert set(live["discriminator"]["mapping"]) == published
+    schemas = acd_openapi_schemas()
+    for kind, target in live["discriminator"]["mapping"].items():
+        assert schemas[target.removeprefix(SCHEMA_REF)]["properties"]["type"]["const"] == kind
