@@ -171,10 +171,11 @@ class Acd:
         )
         for waiting in list(self.waiting):
             if waiting.callback_id == callback_id:
-                waiting.gone = True
-                waiting.left.set()
-                self.waiting.remove(waiting)
-                self._publish_queue(waiting.queue.name)
+                self._drop(waiting)
+        if cancelled:
+            self.live.publish(
+                "callback", callback=(await self.callbacks.get(callback_id)).to_json()
+            )
         return cancelled
 
     def _line_up_callback(self, record: CallbackRecord) -> None:
@@ -512,6 +513,12 @@ class Acd:
                 outcome=AttemptOutcome.AGENT_MISSED,
                 at=self.clock.now(),
                 counts=False,
+                status=CallbackStatus.WAITING,
+            )
+            self.live.publish(
+                "callback-attempt-done",
+                callback_id=waiting.callback_id,
+                outcome=AttemptOutcome.AGENT_MISSED,
                 status=CallbackStatus.WAITING,
             )
             return

@@ -232,15 +232,23 @@ async def _list_messages(request: web.Request) -> web.StreamResponse:
     if raw not in ("", "true", "false"):
         raise InvalidInput("handled", "must be true or false")
     handled = None if raw == "" else raw == "true"
-    try:
-        limit = int(request.query.get("limit", "50"))
-        offset = int(request.query.get("offset", "0"))
-    except ValueError:
-        raise InvalidInput("limit", "limit and offset must be integers") from None
-    if not 1 <= limit <= 500 or offset < 0:
-        raise InvalidInput("limit", "limit must be 1-500 and offset not negative")
+    limit = _int_query(request, "limit", 50, 1, 500)
+    offset = _int_query(request, "offset", 0, 0, 2**31 - 1)
     items, total = await request.app[MESSAGES].list(handled=handled, limit=limit, offset=offset)
     return web.json_response({"items": [m.to_json() for m in items], "total": total})
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter; empty counts as not given (HTML forms send every field)."""
+    raw = request.query.get(name) or ""
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.lstrip("-").isdigit():
+        raise InvalidInput(name, "must be an integer")
+    value = int(raw)
+    if not low <= value <= high:
+        raise InvalidInput(name, f"must be between {low} and {high}")
+    return value
 
 
 @_answer_errors

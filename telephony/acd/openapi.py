@@ -233,7 +233,7 @@ def acd_openapi_paths() -> dict[str, Any]:
                 "summary": "Cancel an open call-back",
                 "description": (
                     "No request body. A waiting or dialling call-back becomes cancelled and "
-                    "leaves the queue (a queue event is published; no callback event is). A "
+                    "leaves the queue (a queue event and a callback event are published). A "
                     "call already in progress is not cut off."
                 ),
                 "responses": {
@@ -262,7 +262,7 @@ def acd_openapi_paths() -> dict[str, Any]:
                     ),
                     _query_param(
                         "limit",
-                        "Page size (an empty value is refused).",
+                        "Page size; empty or absent means 50.",
                         {
                             "type": "integer",
                             "minimum": 1,
@@ -272,7 +272,7 @@ def acd_openapi_paths() -> dict[str, Any]:
                     ),
                     _query_param(
                         "offset",
-                        "Messages to skip (an empty value is refused).",
+                        "Messages to skip; empty or absent means 0.",
                         {"type": "integer", "minimum": 0, "default": 0},
                     ),
                 ],
@@ -326,11 +326,11 @@ def acd_openapi_paths() -> dict[str, Any]:
                     "- agent-removed: agent_id was removed;\n"
                     "- alert: a caller joined the emergency queue (alert emergency, call_id, "
                     "caller_number): raise it on screen;\n"
-                    "- callback: a caller left the line for a call-back (the whole call-back);"
-                    "\n"
+                    "- callback: a caller left the line for a call-back, or a call-back was "
+                    "cancelled (the whole call-back);\n"
                     "- callback-attempt: an agent (agent_id) is rung for call-back "
-                    "callback_id; if they do not answer, no callback-attempt-done follows and "
-                    "the call-back waits for the next agent;\n"
+                    "callback_id (if they do not answer, callback-attempt-done follows with "
+                    "outcome agent-missed and the call-back waits for the next agent);\n"
                     "- callback-attempt-done: the attempt's outcome and the call-back's new "
                     "status;\n"
                     "- message-handled: message_id was marked handled.\n"
