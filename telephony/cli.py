@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from telephony.ari import AriClient, EventStream
+from telephony.ari import AriClient, listening
 from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
 from telephony.logs import setup_logging
@@ -90,45 +91,34 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
     for digit in [d.strip() for d in args.digits.split(",") if d.strip()]:
         steps += [Wait(args.pause), Dtmf(digit)]
     steps += [Wait(args.hold), HangUp()]
-    app = f"hotline-sim-{uuid.uuid4().hex[:6]}"
+    if args.agent and not args.api:
+        print("--agent needs --api", file=sys.stderr)
+        return 2
     caller_id = f'"{args.name}" <{args.caller}>' if args.caller else None
     started = datetime.now(UTC)
-    async with aiohttp.ClientSession() as http:
-        ari = AriClient(http, config.ari.url, config.ari.user, config.ari.password)
-        sim = ResidentSimulator(ari, app)
-
-        async def connected() -> None:
-            return None
-
-        stream = EventStream(
-            http,
-            config.ari.url,
-            config.ari.user,
-            config.ari.password,
-            [app],
-            on_event=sim.on_event,
-            on_connect=connected,
+    a = config.ari
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        ari = AriClient(http, a.url, a.user, a.password)
+        sim = ResidentSimulator(ari, f"hotline-sim-{uuid.uuid4().hex[:6]}")
+        await stack.enter_async_context(
+            listening(http, a.url, a.user, a.password, sim.app, sim.on_event)
         )
-        reader = asyncio.create_task(stream.run())
-        agent_reader: asyncio.Task[None] | None = None
-        try:
-            await asyncio.wait_for(stream.connected.wait(), 10)
-            if args.agent:
-                if not args.api:
-                    print("--agent needs --api", file=sys.stderr)
-                    return 2
-                agent_reader = await _simulated_agent(http, config, args.api, ari, args.agent)
-            call = await sim.dial(caller_id)
-            print(
-                f"calling {sim.endpoint} as {caller_id or 'no caller id'}; "
-                f"hotline channel {call.hotline_leg}"
+        if args.agent:
+            # The agent's phone is simulated; their console is the HTTP API.
+            phones = AgentSimulator(ari)
+            phones.behaviour[args.agent] = AgentBehaviour(answer_after_s=1.0, talk_s=5.0)
+            await stack.enter_async_context(
+                listening(http, a.url, a.user, a.password, phones.app, phones.on_event)
             )
-            await sim.run(call, steps)
-            print("call ended")
-        finally:
-            reader.cancel()
-            if agent_reader is not None:
-                agent_reader.cancel()
+            await _log_in_agent(http, config, args.api, args.agent)
+        call = await sim.dial(caller_id)
+        print(
+            f"calling {sim.endpoint} as {caller_id or 'no caller id'}; "
+            f"hotline channel {call.hotline_leg}"
+        )
+        await sim.run(call, steps)
+        print("call ended")
         if args.api:
             record = await _closed_record(http, args.api, call.hotline_leg, since=started)
             if record is None:
@@ -138,33 +128,18 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _simulated_agent(
-    http: aiohttp.ClientSession, config: Config, api: str, ari: AriClient, extension: str
-) -> asyncio.Task[None]:
-    """An agent for the demo: their phone is simulated, their console is the HTTP API."""
-    phones = AgentSimulator(ari)
-    phones.behaviour[extension] = AgentBehaviour(answer_after_s=1.0, talk_s=5.0)
-
-    async def connected() -> None:
-        return None
-
-    stream = EventStream(
-        http,
-        config.ari.url,
-        config.ari.user,
-        config.ari.password,
-        [AgentSimulator.APP],
-        on_event=phones.on_event,
-        on_connect=connected,
-    )
-    reader = asyncio.create_task(stream.run())
-    await asyncio.wait_for(stream.connected.wait(), 10)
-    endpoint = AgentSimulator.endpoint(extension)
-    body = {"name": f"模拟坐席{extension}", "endpoint": endpoint, "skills": {}}
-    body["skills"] = {name: 5 for name in config.queues}
+async def _log_in_agent(http: aiohttp.ClientSession, config: Config, api: str, ext: str) -> None:
+    """A simulated agent for every queue, logged in and ready (made once, then reused)."""
+    endpoint = AgentSimulator.endpoint(ext)
+    body = {
+        "name": f"模拟坐席{ext}",
+        "endpoint": endpoint,
+        "skills": {name: 5 for name in config.queues},
+    }
     async with http.post(f"{api}/api/agents", json=body) as resp:
         created = await resp.json()
-    if resp.status == 201:
+        status = resp.status
+    if status == 201:
         agent_id = created["id"]
     else:  # made by an earlier demo: find it
         async with http.get(f"{api}/api/agents") as resp:
@@ -173,8 +148,7 @@ async def _simulated_agent(
     for action in ("log-in", "ready"):
         async with http.post(f"{api}/api/agents/{agent_id}/state", json={"action": action}):
             pass  # 409 when already in that state is fine
-    print(f"agent {extension} ({endpoint}) logged in and ready")
-    return reader
+    print(f"agent {ext} ({endpoint}) logged in and ready")
 
 
 async def _closed_record(

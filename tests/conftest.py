@@ -28,7 +28,7 @@ from crm.calls import CallLog
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
-from telephony.ari import AriClient, AriError, EventStream
+from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
 from telephony.config import AcdConfig, Config, DatabaseConfig, WhenClosed, load_config
 from telephony.service import build_app, prompt_library
@@ -184,28 +184,11 @@ async def app_events(
     config: Config, app: str, on_event: Callable[[Event], None]
 ) -> AsyncIterator[None]:
     """Events of one ARI application of the test's own, delivered to ``on_event``."""
-
-    async def connected() -> None:
-        return None
-
-    async with aiohttp.ClientSession() as http:
-        stream = EventStream(
-            http,
-            config.ari.url,
-            config.ari.user,
-            config.ari.password,
-            [app],
-            on_event=on_event,
-            on_connect=connected,
-            backoff_initial_s=0.1,
-            backoff_max_s=0.5,
-        )
-        task = asyncio.create_task(stream.run())
-        try:
-            await asyncio.wait_for(stream.connected.wait(), 10)
-            yield
-        finally:
-            task.cancel()
+    async with (
+        aiohttp.ClientSession() as http,
+        listening(http, config.ari.url, config.ari.user, config.ari.password, app, on_event),
+    ):
+        yield
 
 
 @pytest.fixture

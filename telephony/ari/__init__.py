@@ -14,7 +14,7 @@ from telephony.ari.exceptions import (
     AriNotFound,
     AriUnavailable,
 )
-from telephony.ari.stream import EventStream, StreamStatus
+from telephony.ari.stream import EventStream, StreamStatus, listening
 
 __all__ = [
     "AriClient",
@@ -25,4 +25,5 @@ __all__ = [
     "AriUnavailable",
     "EventStream",
     "StreamStatus",
+    "listening",
 ]

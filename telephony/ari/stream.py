@@ -14,9 +14,10 @@ events for a channel are delivered in the order Asterisk sent them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -145,3 +146,44 @@ class EventStream:
         self.connected.clear()
         if was_up and self._on_disconnect is not None:
             self._on_disconnect()
+
+
+@contextlib.asynccontextmanager
+async def listening(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    user: str,
+    password: str,
+    app: str,
+    on_event: Callable[[Event], None],
+    *,
+    connect_timeout_s: float = 10.0,
+) -> AsyncIterator[EventStream]:
+    """Events of one extra application (a simulator, a bench, a test) while the block runs.
+
+    Returns once the websocket is connected, so channels originated into ``app`` from
+    inside the block cannot enter it before we listen.
+    """
+
+    async def nothing_to_reconcile() -> None:
+        return None
+
+    stream = EventStream(
+        session,
+        base_url,
+        user,
+        password,
+        [app],
+        on_event=on_event,
+        on_connect=nothing_to_reconcile,
+        backoff_initial_s=0.1,
+        backoff_max_s=0.5,
+    )
+    task = asyncio.create_task(stream.run(), name=f"ari-events-{app}")
+    try:
+        await asyncio.wait_for(stream.connected.wait(), connect_timeout_s)
+        yield stream
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
