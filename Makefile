@@ -27,8 +27,12 @@ $(VENV)/.installed: pyproject.toml
 prompts: venv
 	$(BIN)/hotline prompts build
 
+# Under the sandbox lock: installing config or prompts into a sandbox a test run or a
+# benchmark is using would reload Asterisk (and replace prompts) under its calls.
+SANDBOX_LOCK = $${HOTLINE_CACHE:-$$HOME/.cache/hotline}/sandbox.lock
 asterisk-up: prompts
-	scripts/asterisk-sandbox up
+	mkdir -p "$$(dirname $(SANDBOX_LOCK))"
+	flock -o $(SANDBOX_LOCK) scripts/asterisk-sandbox up
 
 asterisk-down:
 	scripts/asterisk-sandbox down
