@@ -256,3 +256,92 @@ class Message(Base):
     handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     handled_by: Mapped[str | None] = mapped_column(String)
     note: Mapped[str | None] = mapped_column(String)
+
+
+class Recording(Base):
+    """One audio file of a call: the mixed conversation, one speaker's leg, or a message.
+
+    The row is written when Asterisk starts recording, before any audio exists, so a copy
+    that fails later still leaves the link and the reason on the call.
+    """
+
+    __tablename__ = "recording"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String)  # mixed / resident / agent / message
+    asterisk_name: Mapped[str] = mapped_column(String, unique=True)
+    format: Mapped[str] = mapped_column(String)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # recording / pending (to copy) / stored / lost / failed / purged (audio deleted)
+    status: Mapped[str] = mapped_column(String, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String)
+    path: Mapped[str | None] = mapped_column(String)  # relative to the recording store
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    sample_rate: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String)
+    stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TranscriptionJob(Base):
+    """Speech-to-text of one call's legs; persisted so a restart resumes it."""
+
+    __tablename__ = "transcription_job"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String, index=True)  # queued / running / done / failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String)
+    model: Mapped[str | None] = mapped_column(String)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    audio_s: Mapped[float | None] = mapped_column(Float)
+    decode_s: Mapped[float | None] = mapped_column(Float)
+
+
+class TranscriptSegment(Base):
+    """One turn: a speaker's utterance, timed from the start of the conversation."""
+
+    __tablename__ = "transcript_segment"
+    __table_args__ = (UniqueConstraint("call_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"))
+    recording_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recording.id", ondelete="SET NULL")
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    speaker: Mapped[str] = mapped_column(String)  # resident / agent
+    start_ms: Mapped[int] = mapped_column(Integer)
+    end_ms: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(String)
+
+    words: Mapped[list[TranscriptWord]] = relationship(
+        order_by="TranscriptWord.seq",
+        lazy="raise",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class TranscriptWord(Base):
+    """One recognised word with its time, so a reviewer can jump to the moment it was said."""
+
+    __tablename__ = "transcript_word"
+    __table_args__ = (UniqueConstraint("segment_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("transcript_segment.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    word: Mapped[str] = mapped_column(String)
+    start_ms: Mapped[int] = mapped_column(Integer)
+    end_ms: Mapped[int] = mapped_column(Integer)
+    conf: Mapped[float] = mapped_column(Float)
