@@ -5,12 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from crm.messages import MessageBox
+from crm.recordings import RecordingLog
+from crm.transcripts import TranscriptBook
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster
 from telephony.ari.stream import EventStream, StreamStatus
 from telephony.config import Config
 from telephony.prompts import PromptLibrary
+from telephony.recording.store import RecordingStore
+from telephony.recording.transcriber import Transcriber
 from telephony.stasis import StasisApp
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
@@ -22,3 +26,7 @@ ACD: web.AppKey[Acd] = web.AppKey("acd", Acd)
 ROSTER: web.AppKey[AgentRoster] = web.AppKey("roster", AgentRoster)
 LIVE: web.AppKey[LiveEvents] = web.AppKey("live", LiveEvents)
 MESSAGES: web.AppKey[MessageBox] = web.AppKey("messages", MessageBox)
+RECORDINGS: web.AppKey[RecordingLog] = web.AppKey("recordings", RecordingLog)
+RECORDING_STORE: web.AppKey[RecordingStore] = web.AppKey("recording_store", RecordingStore)
+TRANSCRIPTS: web.AppKey[TranscriptBook] = web.AppKey("transcripts", TranscriptBook)
+TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")

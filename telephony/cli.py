@@ -1,4 +1,4 @@
-"""The ``hotline`` command: serve, simulate a resident's call, build prompts, sandbox."""
+"""The ``hotline`` command: serve, simulate a call, prompts, models, transcribe, sandbox."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from telephony.ari import AriClient, listening
 from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
 from telephony.logs import setup_logging
+from telephony.recording.models_cli import add_models_parser, run_models
+from telephony.recording.transcribe_cli import add_transcribe_parser, run_transcribe
 from telephony.service import build_app, prompt_library
 from telephony.simulator import (
     AgentBehaviour,
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     prompts = sub.add_parser("prompts", help="prompt audio")
     prompts.add_argument("action", choices=["build"])
+    add_models_parser(sub)
+    add_transcribe_parser(sub)
     sandbox = sub.add_parser("asterisk", help="the Asterisk sandbox (scripts/asterisk-sandbox)")
     sandbox.add_argument("action", choices=["up", "down", "status", "restart", "cli", "root"])
     sandbox.add_argument("rest", nargs="*")
@@ -80,6 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"prompts: {len(rendered)} rendered into {config.prompts.dir}")
         elif args.command == "call":
             return asyncio.run(_simulate_call(config, args))
+        elif args.command == "models":
+            t = config.transcription
+            return run_models(args, t.model, t.language)
+        elif args.command == "transcribe":
+            return run_transcribe(args, config)
     except HotlineError as err:
         print(f"hotline: {err}", file=sys.stderr)
         return 2

@@ -212,6 +212,42 @@ class MessagesConfig:
 
 
 @dataclass(frozen=True)
+class RecordingConfig:
+    """Call recordings: when they start, where the audio is kept and for how long.
+
+    Asterisk writes the files; we copy them out through ARI (so Asterisk may run on
+    another host), keep them in ``dir`` and delete Asterisk's copy. ``retention_days``
+    deletes old audio but keeps the call record and its transcript (0 keeps it forever).
+    """
+
+    enabled: bool = True
+    include_ivr: bool = False  # also record the caller from the answer, not from the agent
+    dir: Path = Path("var/recordings")
+    retention_days: int = 0
+    fetch_attempts: int = 6
+    fetch_retry_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class TranscriptionConfig:
+    """Offline speech-to-text with Vosk.
+
+    ``model`` is a Vosk model folder (``hotline models download zh`` fetches the
+    Mandarin one); ``language`` is what it must be, so a wrong folder fails at start.
+    """
+
+    enabled: bool = True
+    model: Path = Path("var/models/vosk-model-small-cn-0.22")
+    language: str = "zh"
+    workers: int = 1  # processes, each holding the model once (~300 MB for the small one)
+    max_attempts: int = 3
+    retry_delay_s: float = 30.0
+    # Start the workers (and load the model) with the service, so the first call's
+    # transcript does not wait for it; off in tests that never transcribe.
+    warm_start: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path | None = None
     company: CompanyConfig = CompanyConfig()
@@ -226,6 +262,8 @@ class Config:
     acd: AcdConfig = AcdConfig()
     callbacks: CallbackConfig = CallbackConfig()
     messages: MessagesConfig = MessagesConfig()
+    recording: RecordingConfig = RecordingConfig()
+    transcription: TranscriptionConfig = TranscriptionConfig()
 
 
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -234,6 +272,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HOTLINE_ARI_PASSWORD": ("ari", "password"),
     "HOTLINE_DB_URL": ("database", "url"),
     "HOTLINE_HTTP_PORT": ("http", "port"),
+    "HOTLINE_VOSK_MODEL": ("transcription", "model"),
+    "HOTLINE_VOSK_LANGUAGE": ("transcription", "language"),
 }
 
 
@@ -349,6 +389,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     c, a, h, d = table("company"), table("ari"), table("http"), table("database")
     r, p, i, ho = table("ring"), table("prompts"), table("ivr"), table("holding")
     ac, cb, m = table("acd"), table("callbacks"), table("messages")
+    rec, tr = table("recording"), table("transcription")
     defaults = Config()
     timezone = c.text("timezone", defaults.company.timezone)
     try:
@@ -445,8 +486,39 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
             format=m.text("format", defaults.messages.format),
         ),
+        recording=RecordingConfig(
+            enabled=rec.get("enabled", defaults.recording.enabled, _as_bool, "true or false"),
+            include_ivr=rec.get(
+                "include_ivr", defaults.recording.include_ivr, _as_bool, "true or false"
+            ),
+            dir=rec.path("dir", defaults.recording.dir, base),
+            retention_days=rec.integer(
+                "retention_days", defaults.recording.retention_days, minimum=0, maximum=36500
+            ),
+            fetch_attempts=rec.integer(
+                "fetch_attempts", defaults.recording.fetch_attempts, minimum=1, maximum=100
+            ),
+            fetch_retry_s=rec.number(
+                "fetch_retry_s", defaults.recording.fetch_retry_s, minimum=0.1
+            ),
+        ),
+        transcription=TranscriptionConfig(
+            enabled=tr.get("enabled", defaults.transcription.enabled, _as_bool, "true or false"),
+            model=tr.path("model", defaults.transcription.model, base),
+            language=tr.text("language", defaults.transcription.language),
+            workers=tr.integer("workers", defaults.transcription.workers, minimum=1, maximum=64),
+            max_attempts=tr.integer(
+                "max_attempts", defaults.transcription.max_attempts, minimum=1, maximum=20
+            ),
+            retry_delay_s=tr.number(
+                "retry_delay_s", defaults.transcription.retry_delay_s, minimum=0.1
+            ),
+            warm_start=tr.get(
+                "warm_start", defaults.transcription.warm_start, _as_bool, "true or false"
+            ),
+        ),
     )
-    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m):
+    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr):
         reader.done()
     if config.ari.reconnect_max_s < config.ari.reconnect_initial_s:
         raise a.fail("reconnect_max_s", "must not be below reconnect_initial_s")
@@ -466,6 +538,8 @@ _TABLES = {
     "acd",
     "callbacks",
     "messages",
+    "recording",
+    "transcription",
 }
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}$")
 _QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

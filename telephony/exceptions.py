@@ -3,7 +3,9 @@
     HotlineError
     ├── ConfigError          bad configuration, raised at start (file, key, reason)
     ├── IllegalTransition    a state machine got an event its state does not accept
-    └── PromptError          prompt audio could not be generated or found
+    ├── PromptError          prompt audio could not be generated or found
+    ├── ModelError           a Vosk model folder is missing, incomplete or of the wrong kind
+    └── AudioError           a recording cannot be decoded (empty, truncated, not PCM)
 
 ARI's own errors live in ``telephony.ari.exceptions``.
 """
@@ -37,3 +39,22 @@ class IllegalTransition(HotlineError):
 
 class PromptError(HotlineError):
     """Raised when prompt audio cannot be generated (espeak-ng/sox missing or failing)."""
+
+
+class ModelError(HotlineError):
+    """Raised when the speech model cannot be used; says which folder and what to run."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(
+            f"speech model {path}: {reason} "
+            "(see `hotline models check` and `hotline models download`)"
+        )
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ModelError], tuple[object, str]]:
+        return (type(self), (self.path, self.reason))  # crosses from decoder processes
+
+
+class AudioError(HotlineError):
+    """Raised for audio that cannot be transcribed; the reason is stored on the job."""

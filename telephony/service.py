@@ -22,6 +22,8 @@ from crm.http import CALL_LOG
 from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
+from crm.recordings import RecordingLog
+from crm.transcripts import TranscriptBook
 from telephony.acd.announcements import announcement_texts, callback_texts
 from telephony.acd.dispatcher import Acd
 from telephony.acd.http import add_acd_routes
@@ -34,10 +36,14 @@ from telephony.appkeys import (
     LIVE,
     MESSAGES,
     PROMPTS,
+    RECORDING_STORE,
+    RECORDINGS,
     ROSTER,
     STASIS,
     STREAM,
     STREAM_STATUS,
+    TRANSCRIBER,
+    TRANSCRIPTS,
 )
 from telephony.ari import AriClient, EventStream
 from telephony.config import Config
@@ -45,6 +51,13 @@ from telephony.exceptions import ConfigError
 from telephony.holding import HoldingArea
 from telephony.ivr.menu import Menu, load_menu
 from telephony.prompts import PromptLibrary
+from telephony.recording.fetcher import RecordingFetcher
+from telephony.recording.http import add_recording_routes
+from telephony.recording.pool import DecoderPool
+from telephony.recording.recorder import CallRecorder
+from telephony.recording.store import RecordingStore
+from telephony.recording.transcriber import Transcriber
+from telephony.recording.vosk_model import ModelInfo, inspect_model
 from telephony.session import SessionDeps
 from telephony.stasis import StasisApp
 from telephony.web import add_service_routes
@@ -78,11 +91,24 @@ def check_menu_queues(menu: Menu, config: Config) -> None:
                 )
 
 
+def speech_model(config: Config) -> ModelInfo | None:
+    """The configured Vosk model, checked (not loaded); None when transcription is off."""
+    t = config.transcription
+    if not t.enabled:
+        return None
+    return inspect_model(t.model, expect_language=t.language)
+
+
+async def _no_transcription(call_id: int) -> None:
+    log.debug("transcription is off; call %s keeps its recordings only", call_id)
+
+
 def build_app(config: Config, clock: Clock | None = None) -> web.Application:
     """The whole service as one aiohttp application (ARI app + HTTP API)."""
     clock = clock or SystemClock()
     menu = load_menu(config.ivr.menu)  # fail at start on a bad menu, not on the first call
     check_menu_queues(menu, config)
+    model = speech_model(config)  # a missing or wrong model stops the start, naming it
     prompts = prompt_library(config)
     app = web.Application()
     app[CONFIG] = config
@@ -100,6 +126,24 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
         app[LIVE] = live
         app[ROSTER] = roster
         app[MESSAGES] = messages
+        recordings = RecordingLog(sessions)
+        transcripts = TranscriptBook(sessions)
+        store = RecordingStore(config.recording.dir)
+        app[RECORDINGS] = recordings
+        app[TRANSCRIPTS] = transcripts
+        app[RECORDING_STORE] = store
+        transcriber = None
+        if model is not None:
+            transcriber = Transcriber(
+                config.transcription,
+                DecoderPool(model, config.transcription.workers),
+                store,
+                recordings,
+                transcripts,
+                clock,
+                live.publish,
+            )
+        app[TRANSCRIBER] = transcriber
         connector = aiohttp.TCPConnector(limit=config.ari.max_connections)
         async with aiohttp.ClientSession(connector=connector) as http:
             ari = AriClient(
@@ -111,6 +155,17 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             )
             holding = HoldingArea(ari, config.holding.moh_class)
             legs = OutboundLegs(ari, config.ari.app)
+            fetcher = RecordingFetcher(
+                config.recording,
+                ari,
+                store,
+                recordings,
+                clock,
+                on_call_settled=transcriber.enqueue if transcriber else _no_transcription,
+            )
+            recorder = CallRecorder(
+                config.recording, ari, recordings, clock, config.ari.app, fetcher.kick
+            )
             acd = Acd(
                 config,
                 ari,
@@ -121,10 +176,16 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 live,
                 CallbackBook(sessions),
                 prompts,
+                recorder,
             )
             await acd.start()
+            fetcher.start()
+            if transcriber is not None:
+                await transcriber.start(warm=config.transcription.warm_start)
             app[ACD] = acd
-            deps = SessionDeps(config, ari, call_log, menu, prompts, holding, clock, acd, messages)
+            deps = SessionDeps(
+                config, ari, call_log, menu, prompts, holding, clock, acd, messages, recorder
+            )
             stasis = StasisApp(deps, holding, legs)
             stream = EventStream(
                 http,
@@ -159,9 +220,14 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                     await task
                 await stasis.shutdown()
                 await acd.stop()
+                await recorder.stop()
+                await fetcher.stop()
+                if transcriber is not None:
+                    await transcriber.stop()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     add_service_routes(app)
     add_acd_routes(app)
+    add_recording_routes(app)
     return app

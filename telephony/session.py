@@ -46,6 +46,7 @@ from telephony.holding import HoldingArea
 from telephony.ivr.engine import IvrEngine, IvrStep
 from telephony.ivr.menu import Action, Menu
 from telephony.prompts import PromptLibrary
+from telephony.recording.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class SessionDeps:
     clock: Clock
     acd: Acd
     messages: MessageBox
+    recorder: CallRecorder
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,8 @@ class CallSession:
         if answered_at is None:
             await self._resume()
             return
+        if d.config.recording.include_ivr:  # started beside the greeting, not before it
+            self._write_behind(d.recorder.caller_from_answer(self.call_id, ch.id))
 
         greeting = await self.play(d.prompts.media("greeting"))
         digit = await self.until_finished(greeting, barge_in=True)
@@ -463,6 +467,7 @@ class CallSession:
         await self.until_finished(intro, barge_in=False)
         name = f"message-{self.call_id}-{uuid.uuid4().hex[:8]}"
         config = d.config.messages
+        await d.recorder.track_message(self.call_id, name, config.format)
         await d.ari.record(
             self.channel.id,
             name,
@@ -514,6 +519,7 @@ class CallSession:
                 log.error("call record write failed: %s", failed, extra={"call_id": self.call_id})
         if self.call_id is None or self.hangup is None:
             return
+        self.deps.recorder.call_ended(self.call_id)
         if self.machine.can(CallEvent.HANGUP):
             self._transition(CallEvent.HANGUP)
         try:

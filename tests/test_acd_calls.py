@@ -260,8 +260,15 @@ async def test_with_nobody_logged_in_the_caller_leaves_a_message(
     (message,) = [m for m in body["items"] if m["call_id"] == record["id"]]
     assert (message["queue"], message["reason"]) == ("complaint", "no-agents")
     assert message["duration_s"] >= 2
-    audio = await ari.stored_recording(message["recording"])
-    assert len(audio) > 8000 * 2  # over a second of 8 kHz 16-bit audio, from Asterisk
+
+    async def copied() -> list[dict[str, Any]] | None:  # out of Asterisk, into our store
+        _, body = await hotline.get(f"/api/calls/{record['id']}/recordings")
+        items: list[dict[str, Any]] = body["items"]
+        return items if items and items[0]["status"] == "stored" else None
+
+    (recording,) = await eventually(copied, timeout_s=30, what="message recording stored")
+    assert recording["asterisk_name"] == message["recording"]
+    assert recording["size_bytes"] > 8000 * 2  # over a second of 8 kHz 16-bit audio
 
     async with hotline.client.post(
         f"/api/messages/{message['id']}/handled", json={"handled_by": "王经理", "note": "已转告"}
@@ -273,7 +280,6 @@ async def test_with_nobody_logged_in_the_caller_leaves_a_message(
         assert resp.status == 409
     _, body = await hotline.get("/api/messages", handled="false")
     assert record["id"] not in [m["call_id"] for m in body["items"]]
-    await ari.delete_stored_recording(message["recording"])
 
 
 async def test_agent_requests_that_make_no_sense_are_refused(

@@ -30,6 +30,7 @@ from telephony.acd.roster import AgentRoster, LiveAgent
 from telephony.config import load_config
 from telephony.service import build_app
 from telephony.web import openapi
+from tests.conftest import with_test_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_REF = "#/components/schemas/"
@@ -38,7 +39,7 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 @pytest.fixture(scope="module")
 def app() -> web.Application:
-    return build_app(load_config(ROOT / "config" / "hotline.toml", env={}))
+    return build_app(with_test_model(load_config(ROOT / "config" / "hotline.toml", env={})))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from telephony.config import AriConfig, Config, DatabaseConfig, load_config
 from telephony.service import build_app, prompt_library
+from tests.conftest import with_test_model
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +22,7 @@ SECRET = "pw-Do-Not-Log-7781"
 
 @pytest.fixture
 async def unreachable(aiohttp_client: Callable[..., Any], tmp_path: Path) -> TestClient[Any, Any]:
-    base = load_config(ROOT / "config" / "hotline.toml", env={})
+    base = with_test_model(load_config(ROOT / "config" / "hotline.toml", env={}))
     config = dataclasses.replace(
         base,
         ari=AriConfig(

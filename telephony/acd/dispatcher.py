@@ -32,6 +32,7 @@ from telephony.acd.waiting import Talk, Waiting
 from telephony.ari import AriClient, AriError
 from telephony.config import Config, QueueConfig, Strategy
 from telephony.prompts import PromptLibrary
+from telephony.recording.recorder import CallRecorder
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ class Acd:
         live: LiveEvents,
         callbacks: CallbackBook,
         prompts: PromptLibrary,
+        recorder: CallRecorder,
     ) -> None:
         self.config = config
+        self.recorder = recorder
         self.callbacks = callbacks
         self.prompts = prompts
         self.ari = ari
@@ -438,6 +441,12 @@ class Acd:
         try:
             await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
             await self.ari.add_to_bridge(bridge_id, leg.channel_id)
+            # Beside the caller joining, not before: recording must not delay the hello.
+            self._spawn(
+                self.recorder.conversation(
+                    waiting.call_id, bridge_id, resident=waiting.channel_id, agent=leg.channel_id
+                )
+            )
             name = agent.name if agent else "duty"
             waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
             await self._talk(waiting, leg)
@@ -542,6 +551,14 @@ class Acd:
                 await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
                 await self.ari.add_to_bridge(bridge_id, agent_leg.channel_id)
                 await self.ari.add_to_bridge(bridge_id, resident_leg.channel_id)
+                self._spawn(
+                    self.recorder.conversation(
+                        waiting.call_id,
+                        bridge_id,
+                        resident=resident_leg.channel_id,
+                        agent=agent_leg.channel_id,
+                    )
+                )
                 await asyncio.wait(
                     [agent_leg.ended, resident_leg.ended], return_when="FIRST_COMPLETED"
                 )
@@ -575,6 +592,7 @@ class Acd:
                 await self.legs.hang_up(leg)
         with contextlib.suppress(AriError):
             await self.ari.destroy_bridge(bridge_id)
+        self.recorder.call_ended(waiting.call_id)
         if agent.state is AgentState.ON_CALL:
             self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
             self.roster.start_wrap_up(agent, waiting.queue.wrap_up_s, lambda: None)

@@ -8,23 +8,20 @@ the reason, and an accepted one is persisted and published like any ACD change.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
+from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
-from telephony.exceptions import IllegalTransition
+from telephony.http_errors import answer_errors as _answer_errors
+from telephony.http_errors import path_id as _id
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # What an agent's console may ask for; the ACD's own events (offer, answer …) are not here.
 REQUESTS = {
@@ -50,32 +47,6 @@ def add_acd_routes(app: web.Application) -> None:
     app.router.add_get("/api/live", _live)
 
 
-def _answer_errors(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def answering(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except InvalidInput as err:
-            return _error(400, "invalid-input", str(err), field=err.field, reason=err.reason)
-        except IllegalTransition as err:
-            return _error(409, "illegal-transition", str(err), state=str(err.state))
-        except Conflict as err:
-            return _error(409, "conflict", str(err))
-        except NotFound as err:
-            return _error(404, "not-found", str(err), id=err.key)
-        except StorageError as err:
-            log.warning("storage unavailable: %s", err, exc_info=err)
-            return _error(503, "storage-unavailable", "records are unavailable")
-
-    return answering
-
-
-def _error(status: int, error_id: str, message: str, **details: Any) -> web.Response:
-    return web.json_response(
-        {"error_id": error_id, "message": message, "details": details}, status=status
-    )
-
-
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
@@ -84,13 +55,6 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
     return body
-
-
-def _id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) < 2**31:
-        raise NotFound("record", raw)
-    return int(raw)
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:

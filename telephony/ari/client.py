@@ -191,6 +191,24 @@ class AriClient:
         data = await self.request("POST", f"/channels/{channel_id}/record", params)
         return LiveRecording.from_json(data)
 
+    async def record_bridge(
+        self, bridge_id: str, name: str, *, fmt: str = "wav", if_exists: str = "fail"
+    ) -> LiveRecording:
+        """Record the bridge's mix: every participant, as a reviewer hears the call."""
+        params = {"name": name, "format": fmt, "ifExists": if_exists}
+        data = await self.request("POST", f"/bridges/{bridge_id}/record", params)
+        return LiveRecording.from_json(data)
+
+    async def snoop(self, channel_id: str, snoop_id: str, app: str, *, spy: str = "in") -> Channel:
+        """A channel hearing one direction of ``channel_id`` (``in``: what that party says).
+
+        A channel in a bridge cannot be recorded on its own; its snoop channel can, which
+        is how each speaker gets a recording of their own.
+        """
+        params = {"spy": spy, "whisper": "none", "app": app, "snoopId": snoop_id}
+        data = await self.request("POST", f"/channels/{channel_id}/snoop", params)
+        return Channel.from_json(data)
+
     async def stop_recording(self, name: str) -> None:
         await self.request("POST", f"/recordings/live/{name}/stop")
 

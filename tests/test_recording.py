@@ -1,0 +1,202 @@
+"""Recording and transcription, end to end in the sandbox.
+
+A simulated resident and a simulated agent each say their own sentence through Asterisk.
+The call must come out with a mixed recording and one recording per speaker, copied
+out of Asterisk into our store, and a transcript whose turns carry the right speaker in
+the right order, whose text is what bare Vosk says about the same recorded audio, and
+whose word times fall where the recorded leg has speech.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telephony.ari import AriClient, AriError
+from telephony.config import Config, WhenClosed
+from telephony.simulator import (
+    AgentBehaviour,
+    AgentSimulator,
+    Dtmf,
+    HangUp,
+    Play,
+    ResidentSimulator,
+    Wait,
+)
+from tests.conftest import Hotline, sandbox, with_queues
+from tests.polling import eventually
+from tests.speech import (
+    AGENT_SAYS,
+    MESSAGE_SAYS,
+    RESIDENT_SAYS,
+    bare_text,
+    best_likeness,
+    char_difference,
+    make_clip,
+    speech_spans,
+)
+from tests.test_acd_calls import add_agent
+from tests.test_ivr_calls import wav_seconds
+
+pytestmark = pytest.mark.asterisk
+
+FAITHFUL = 0.02  # at most 2 % of characters differ from bare Vosk on the same audio
+
+
+@pytest.fixture(scope="session")
+def clips(asterisk: Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The speakers' clips, made now, installed as Asterisk sounds (sound:test-speech/…)."""
+    sounds = Path(sandbox("root").stdout.strip()) / "usr/share/asterisk/sounds/test-speech"
+    local = tmp_path_factory.mktemp("clips")
+    made = {}
+    for name, text in (
+        ("resident", RESIDENT_SAYS),
+        ("agent", AGENT_SAYS),
+        ("message", MESSAGE_SAYS),
+    ):
+        clip = make_clip(text, local / f"{name}.wav")
+        sounds.mkdir(parents=True, exist_ok=True)
+        (sounds / clip.name).write_bytes(clip.read_bytes())
+        made[name] = clip
+    return made
+
+
+async def finished_transcript(hotline: Hotline, call_id: int, timeout_s: float = 90) -> Any:
+    async def probe() -> Any:
+        status, body = await hotline.get(f"/api/calls/{call_id}/transcript")
+        assert status == 200, body
+        job = body["job"]
+        return body if job and job["status"] in ("done", "failed") else None
+
+    return await eventually(probe, timeout_s=timeout_s, what=f"transcript of call {call_id}")
+
+
+async def stored_recordings(hotline: Hotline, call_id: int, count: int) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        status, body = await hotline.get(f"/api/calls/{call_id}/recordings")
+        assert status == 200, body
+        items: list[dict[str, Any]] = body["items"]
+        settled = [r for r in items if r["status"] not in ("recording", "pending")]
+        return items if len(settled) == count == len(items) else None
+
+    return await eventually(probe, timeout_s=60, what=f"{count} recordings of call {call_id}")
+
+
+async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+    ari: AriClient,
+    clips: dict[str, Path],
+) -> None:
+    hotline: Hotline = await make_hotline(with_queues(config, announce_every_s=0))
+    await add_agent(hotline, "1201", {"repair": 5})
+    agent_s = wav_seconds(clips["agent"])
+    agents.behaviour["1201"] = AgentBehaviour(
+        answer_after_s=0.5, say_after_s=1.0, play="sound:test-speech/agent"
+    )
+    call = await residents.dial("13800001201")
+    # The agent answers ~1 s after the second key, waits 1 s, then speaks; the resident
+    # speaks after the agent has finished, then hangs up.
+    await residents.run(
+        call,
+        [
+            Dtmf("2"),
+            Dtmf("2"),
+            Wait(2.5 + agent_s + 1.0),
+            Play("sound:test-speech/resident"),
+            Wait(1.0),
+            HangUp(),
+        ],
+    )
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    call_id = record["id"]
+
+    recordings = await stored_recordings(hotline, call_id, 3)
+    by_role = {r["role"]: r for r in recordings}
+    assert sorted(by_role) == ["agent", "mixed", "resident"]
+    store = config.recording.dir
+    for r in recordings:
+        assert r["status"] == "stored", r
+        path = store / r["path"]
+        data = path.read_bytes()
+        assert r["size_bytes"] == len(data) > 8000
+        assert r["sha256"] == hashlib.sha256(data).hexdigest()
+        assert r["sample_rate"] == 8000
+        assert r["duration_s"] > agent_s
+        with pytest.raises(AriError):  # copied out, then deleted from Asterisk
+            await ari.stored_recording(r["asterisk_name"])
+        async with hotline.client.get(r["audio_url"]) as resp:
+            assert resp.status == 200
+            assert await resp.read() == data
+
+    body = await finished_transcript(hotline, call_id)
+    assert body["job"]["status"] == "done", body["job"]
+    turns = body["turns"]
+    assert [t["speaker"] for t in turns] == ["agent", "resident"]
+    assert [t["label"] for t in turns] == ["坐席", "居民"]
+
+    start = min(datetime.fromisoformat(r["started_at"]) for r in recordings)
+    for turn in turns:
+        leg = by_role[turn["speaker"]]
+        leg_file = store / leg["path"]
+        # Faithful: our text for the leg is what bare Vosk hears in the same recording.
+        ours = "".join(w["word"] for w in turn["words"])
+        assert char_difference(ours, bare_text(leg_file)) <= FAITHFUL, (ours, leg["role"])
+        # Timed: every word lies inside the leg's speech, measured from the audio itself.
+        offset_s = (datetime.fromisoformat(leg["started_at"]) - start).total_seconds()
+        spans = speech_spans(leg_file)
+        assert spans, f"{leg['role']} leg is silent"
+        for word in turn["words"]:
+            middle = (word["start_ms"] + word["end_ms"]) / 2000 - offset_s
+            assert any(a - 0.3 <= middle <= b + 0.3 for a, b in spans), (word, spans)
+
+    # Each leg carries its own speaker and nobody else: its loudness outline matches the
+    # clip that speaker played, not the other one; and it decodes closer to that clip.
+    for role, own, other in (("resident", "resident", "agent"), ("agent", "agent", "resident")):
+        leg_file = store / by_role[role]["path"]
+        assert best_likeness(leg_file, clips[own]) > 0.8, role
+        assert best_likeness(leg_file, clips[own]) > best_likeness(leg_file, clips[other]) + 0.3
+        heard = bare_text(leg_file)
+        assert char_difference(heard, bare_text(clips[own])) + 0.1 < char_difference(
+            heard, bare_text(clips[other])
+        ), role
+
+    async with hotline.client.get(f"/api/calls/{call_id}/transcript?format=text") as resp:
+        text = await resp.text()
+    assert text.splitlines()[0].split("] ")[1].startswith("坐席：")
+
+
+async def test_a_message_is_recorded_and_transcribed(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    clips: dict[str, Path],
+) -> None:
+    shipped = with_queues(config, when_nobody_logged_in=WhenClosed.MESSAGE)
+    hotline: Hotline = await make_hotline(shipped)
+    call = await residents.dial("13800001202")
+    intro_s = wav_seconds(shipped.prompts.dir / "message_no_agents.wav")
+    await residents.run(
+        call, [Dtmf("3"), Wait(intro_s + 2), Play("sound:test-speech/message"), Dtmf("#"), Wait(6)]
+    )
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    (recording,) = await stored_recordings(hotline, record["id"], 1)
+    assert recording["role"] == "message"
+    assert recording["status"] == "stored"
+    _, messages = await hotline.get("/api/messages")
+    (message,) = [m for m in messages["items"] if m["call_id"] == record["id"]]
+    assert message["recording"] == recording["asterisk_name"]
+
+    body = await finished_transcript(hotline, record["id"])
+    assert body["job"]["status"] == "done", body["job"]
+    assert {t["speaker"] for t in body["turns"]} == {"message"}
+    ours = "".join(w["word"] for t in body["turns"] for w in t["words"])
+    assert ours
+    assert char_difference(ours, bare_text(config.recording.dir / recording["path"])) <= FAITHFUL
