@@ -22,12 +22,15 @@ from aiohttp.test_utils import make_mocked_request
 from crm.agents import StateChangeRecord
 from crm.messages import MessageRecord
 from crm.queue_callbacks import AttemptRecord, CallbackRecord
+from crm.recordings import RecordingRecord
+from crm.transcripts import JobRecord, Segment, Word
 from telephony.acd.agent_state import agent_machine
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
 from telephony.acd.openapi import acd_openapi_schemas
 from telephony.acd.roster import AgentRoster, LiveAgent
 from telephony.config import load_config
+from telephony.recording.openapi import recording_openapi_schemas
 from telephony.service import build_app
 from telephony.web import openapi
 from tests.conftest import with_test_model
@@ -174,7 +177,7 @@ async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
     )
     config = load_config(ROOT / "config" / "hotline.toml", env={})
     nothing = cast(Any, None)
-    acd = Acd(config, nothing, roster, nothing, nothing, clock, live, nothing, nothing)
+    acd = Acd(config, nothing, roster, nothing, nothing, clock, live, nothing, nothing, nothing)
     queue = acd.snapshot()[0]
 
     assert documented("Agent") == set(agent.to_json())
@@ -197,3 +200,16 @@ def test_every_live_event_type_is_documented() -> None:
     schemas = acd_openapi_schemas()
     for kind, target in live["discriminator"]["mapping"].items():
         assert schemas[target.removeprefix(SCHEMA_REF)]["properties"]["type"]["const"] == kind
+
+
+def test_recording_schemas_list_exactly_the_fields_the_api_sends() -> None:
+    schemas = recording_openapi_schemas()
+
+    def documented(name: str) -> set[str]:
+        return set(schemas[name]["properties"])
+
+    assert documented("Recording") == field_names(RecordingRecord) | {"audio_url"}
+    assert documented("TranscriptionJob") == field_names(JobRecord)
+    turn = schemas["Transcript"]["properties"]["turns"]["items"]
+    assert set(turn["properties"]) == field_names(Segment) | {"label"}
+    assert set(turn["properties"]["words"]["items"]["properties"]) == field_names(Word)

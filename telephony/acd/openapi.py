@@ -51,6 +51,10 @@ LIVE_EVENTS = {
     "callback-attempt": "LiveCallbackAttemptEvent",
     "callback-attempt-done": "LiveCallbackAttemptDoneEvent",
     "message-handled": "LiveMessageHandledEvent",
+    "transcript-queued": "LiveTranscriptQueuedEvent",
+    "transcript-running": "LiveTranscriptRunningEvent",
+    "transcript-ready": "LiveTranscriptReadyEvent",
+    "transcript-failed": "LiveTranscriptFailedEvent",
 }
 
 AGENT_STATE_MACHINE = (
@@ -663,6 +667,30 @@ def _live_schemas() -> dict[str, Any]:
             "message-handled",
             "A message was marked handled.",
             message_id=_field(int_, "Message id."),
+        ),
+        "LiveTranscriptQueuedEvent": event(
+            "transcript-queued",
+            "A call's recordings are stored; its transcription is queued.",
+            call_id=_field(int_, "The call."),
+        ),
+        "LiveTranscriptRunningEvent": event(
+            "transcript-running",
+            "A call's transcription started.",
+            call_id=_field(int_, "The call."),
+            attempt=_field(int_, "Which attempt this is (1 first)."),
+        ),
+        "LiveTranscriptReadyEvent": event(
+            "transcript-ready",
+            "A call's transcript is ready (GET /api/calls/{id}/transcript).",
+            call_id=_field(int_, "The call."),
+            turns=_field(int_, "How many turns it has."),
+        ),
+        "LiveTranscriptFailedEvent": event(
+            "transcript-failed",
+            "A transcription attempt failed.",
+            call_id=_field(int_, "The call."),
+            reason=_field(text, "Why."),
+            retry=_field("boolean", "Whether it will be tried again."),
         ),
     }
     schemas["LiveEvent"] = {
