@@ -30,6 +30,7 @@ from telephony.simulator import (
     AgentSimulator,
     Dtmf,
     HangUp,
+    Play,
     ResidentSimulator,
     Step,
     Wait,
@@ -55,6 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--hold", type=float, default=5.0, help="seconds to stay on after the last key"
     )
     call.add_argument("--api", default=None, help="service URL to print the call record from")
+    call.add_argument(
+        "--say",
+        default=None,
+        metavar="MEDIA",
+        help="what the resident says after the keys (e.g. sound:hotline/repair)",
+    )
+    call.add_argument(
+        "--agent-says",
+        default=None,
+        metavar="MEDIA",
+        help="what the simulated agent says on answering (with --agent)",
+    )
     call.add_argument(
         "--agent",
         default=None,
@@ -99,6 +112,8 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
     steps: list[Step] = []
     for digit in [d.strip() for d in args.digits.split(",") if d.strip()]:
         steps += [Wait(args.pause), Dtmf(digit)]
+    if args.say:
+        steps += [Wait(args.pause + 1.5), Play(args.say)]
     steps += [Wait(args.hold), HangUp()]
     if args.agent and not args.api:
         print("--agent needs --api", file=sys.stderr)
@@ -116,7 +131,9 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
         if args.agent:
             # The agent's phone is simulated; their console is the HTTP API.
             phones = AgentSimulator(ari)
-            phones.behaviour[args.agent] = AgentBehaviour(answer_after_s=1.0, talk_s=5.0)
+            phones.behaviour[args.agent] = AgentBehaviour(
+                answer_after_s=1.0, talk_s=None if args.say else 5.0, play=args.agent_says
+            )
             await stack.enter_async_context(
                 listening(http, a.url, a.user, a.password, phones.app, phones.on_event)
             )
@@ -134,7 +151,35 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
                 print("no closed call record found for this call", file=sys.stderr)
                 return 1
             print(json.dumps(record, ensure_ascii=False, indent=2))
+            if record.get("answered_at") and record.get("queue"):
+                await _print_transcript(http, args.api, record["id"], config.access.reviewer_token)
     return 0
+
+
+async def _print_transcript(
+    http: aiohttp.ClientSession, api: str, call_id: int, token: str | None
+) -> None:
+    """Wait (at most 90 s) for the call's transcript and print it as a supervisor reads it."""
+    if token is None:
+        print("recordings and transcript: set HOTLINE_REVIEWER_TOKEN to see them")
+        return
+    auth = {"Authorization": f"Bearer {token}"}
+    status = None
+    for _ in range(900):
+        async with http.get(f"{api}/api/calls/{call_id}/transcript", headers=auth) as resp:
+            job = (await resp.json())["job"]
+        status = job and job["status"]
+        if status in ("done", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    async with http.get(f"{api}/api/calls/{call_id}/recordings", headers=auth) as resp:
+        for r in (await resp.json())["items"]:
+            print(f"recording {r['role']:8} {r['status']:7} {r['duration_s']} s  {r['path']}")
+    if status != "done":
+        print(f"transcript: {status or 'not queued'}" + (f" ({job['error']})" if job else ""))
+        return
+    async with http.get(f"{api}/api/calls/{call_id}/transcript?format=text", headers=auth) as resp:
+        print("transcript:\n" + await resp.text())
 
 
 async def _log_in_agent(http: aiohttp.ClientSession, config: Config, api: str, ext: str) -> None:

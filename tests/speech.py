@@ -83,7 +83,9 @@ def bare_vosk(path: Path) -> list[dict[str, Any]]:
     return words
 
 
+@cache
 def bare_text(path: Path) -> str:
+    """Bare Vosk's text for a file (cached: test files do not change once written)."""
     return "".join(w["word"] for w in bare_vosk(path))
 
 
@@ -145,10 +147,8 @@ def best_likeness(recording: Path, clip: Path) -> float:
     if len(heard) < n:
         heard = np.pad(heard, (0, n - len(heard)))
     said = (said - said.mean()) / (said.std() or 1.0)
-    best = 0.0
-    for lag in range(len(heard) - n + 1):
-        window = heard[lag : lag + n]
-        spread = window.std()
-        if spread > 0:
-            best = max(best, float(((window - window.mean()) / spread * said).mean()))
-    return best
+    windows = np.lib.stride_tricks.sliding_window_view(heard, n)
+    spread = windows.std(axis=1)
+    centred = windows - windows.mean(axis=1, keepdims=True)
+    scores = (centred @ said) / n / np.where(spread > 0, spread, np.inf)
+    return float(scores.max())

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from telephony.config import Hours, IvrConfig, load_config
-from telephony.exceptions import ConfigError
+from telephony.config import Hours, IvrConfig, TranscriptionConfig, load_config
+from telephony.exceptions import ConfigError, ModelError
 from telephony.ivr.menu import ActionKind, load_menu
 from telephony.service import build_app
+from tests.conftest import TEST_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -231,3 +232,73 @@ def test_a_menu_routing_to_an_unconfigured_queue_stops_the_service(tmp_path: Pat
         build_app(config)
     assert caught.value.key == "menu.nodes.main.options.1"
     assert "parking" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ("[recording]\nretention_days = -1\n", "recording.retention_days", "between 0"),
+        ("[recording]\nenabled = 1\n", "recording.enabled", "true or false"),
+        ("[recording]\nfetch_attempts = 0\n", "recording.fetch_attempts", "between 1"),
+        ("[recording]\nkeep = 3\n", "recording.keep", "unknown key"),
+        ("[transcription]\nworkers = 0\n", "transcription.workers", "between 1"),
+        ('[transcription]\nlanguage = ""\n', "transcription.language", "must not be empty"),
+    ],
+)
+def test_recording_and_transcription_settings_are_checked(
+    tmp_path: Path, text: str, key: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, "h.toml", text), env={})
+    assert caught.value.key == key
+    assert reason in caught.value.reason
+
+
+def test_the_speech_model_comes_from_config_or_the_environment(tmp_path: Path) -> None:
+    """Production defaults to the Mandarin model; an admin points elsewhere by env."""
+    shipped = load_config(ROOT / "config" / "hotline.toml", env={})
+    assert shipped.transcription.model.name == "vosk-model-small-cn-0.22"
+    assert shipped.transcription.language == "zh"
+    moved = load_config(
+        ROOT / "config" / "hotline.toml",
+        env={"HOTLINE_VOSK_MODEL": str(tmp_path / "m"), "HOTLINE_VOSK_LANGUAGE": "ko"},
+    )
+    assert moved.transcription.model == tmp_path / "m"
+    assert moved.transcription.language == "ko"
+
+
+def test_the_service_refuses_to_start_without_its_speech_model(tmp_path: Path) -> None:
+    """Named folder and the command to fix it, before any call is taken."""
+    config = dataclasses.replace(
+        load_config(ROOT / "config" / "hotline.toml", env={}),
+        transcription=TranscriptionConfig(model=tmp_path / "nowhere", language="zh"),
+    )
+    with pytest.raises(ModelError) as caught:
+        build_app(config)
+    assert str(tmp_path / "nowhere") in str(caught.value)
+    assert "hotline models" in str(caught.value)
+    switched_off = dataclasses.replace(config, transcription=TranscriptionConfig(enabled=False))
+    build_app(switched_off)  # recordings only: starts without a model
+
+
+def test_a_model_of_another_language_is_refused_at_start() -> None:
+    config = dataclasses.replace(
+        load_config(ROOT / "config" / "hotline.toml", env={}),
+        transcription=TranscriptionConfig(model=TEST_MODEL or Path("/"), language="zh"),
+    )
+    with pytest.raises(ModelError) as caught:
+        build_app(config)
+    assert "Korean (ko)" in str(caught.value)
+
+
+def test_the_reviewer_token_comes_from_the_environment_and_must_be_long(tmp_path: Path) -> None:
+    shipped = ROOT / "config" / "hotline.toml"
+    assert load_config(shipped, env={}).access.reviewer_token is None
+    token = "a-long-random-reviewer-token-1234"
+    assert (
+        load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": token}).access.reviewer_token == token
+    )
+    assert token not in repr(load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": token}))
+    with pytest.raises(ConfigError) as caught:
+        load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": "short"})
+    assert caught.value.key == "access.reviewer_token"

@@ -9,8 +9,11 @@ whose word times fall where the recorded leg has speech.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Callable
+import os
+import subprocess
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from telephony.simulator import (
     ResidentSimulator,
     Wait,
 )
-from tests.conftest import Hotline, sandbox, with_queues
+from tests.conftest import REVIEWER, Hotline, sandbox, transcribing, with_queues
 from tests.polling import eventually
 from tests.speech import (
     AGENT_SAYS,
@@ -95,7 +98,7 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
     ari: AriClient,
     clips: dict[str, Path],
 ) -> None:
-    hotline: Hotline = await make_hotline(with_queues(config, announce_every_s=0))
+    hotline: Hotline = await make_hotline(transcribing(with_queues(config, announce_every_s=0)))
     await add_agent(hotline, "1201", {"repair": 5})
     agent_s = wav_seconds(clips["agent"])
     agents.behaviour["1201"] = AgentBehaviour(
@@ -132,7 +135,7 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
         assert r["duration_s"] > agent_s
         with pytest.raises(AriError):  # copied out, then deleted from Asterisk
             await ari.stored_recording(r["asterisk_name"])
-        async with hotline.client.get(r["audio_url"]) as resp:
+        async with hotline.client.get(r["audio_url"], headers=REVIEWER) as resp:
             assert resp.status == 200
             assert await resp.read() == data
 
@@ -168,8 +171,16 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
             heard, bare_text(clips[other])
         ), role
 
-    async with hotline.client.get(f"/api/calls/{call_id}/transcript?format=text") as resp:
+    async with hotline.client.get(
+        f"/api/calls/{call_id}/transcript?format=text", headers=REVIEWER
+    ) as resp:
         text = await resp.text()
+    # Personal data: without the reviewer token, neither audio nor words.
+    for path in (recordings[0]["audio_url"], f"/api/calls/{call_id}/transcript"):
+        async with hotline.client.get(path) as resp:
+            assert resp.status == 401
+        async with hotline.client.get(path, headers={"Authorization": "Bearer guess"}) as resp:
+            assert resp.status == 401
     assert text.splitlines()[0].split("] ")[1].startswith("坐席：")
 
 
@@ -180,7 +191,7 @@ async def test_a_message_is_recorded_and_transcribed(
     clips: dict[str, Path],
 ) -> None:
     shipped = with_queues(config, when_nobody_logged_in=WhenClosed.MESSAGE)
-    hotline: Hotline = await make_hotline(shipped)
+    hotline: Hotline = await make_hotline(transcribing(shipped))
     call = await residents.dial("13800001202")
     intro_s = wav_seconds(shipped.prompts.dir / "message_no_agents.wav")
     await residents.run(
@@ -200,3 +211,78 @@ async def test_a_message_is_recorded_and_transcribed(
     ours = "".join(w["word"] for t in body["turns"] for w in t["words"])
     assert ours
     assert char_difference(ours, bare_text(config.recording.dir / recording["path"])) <= FAITHFUL
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 16 KiB file system (tmpfs): too small for any recording."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_a_full_disk_fails_the_copy_with_the_reason_and_keeps_the_call(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    ari: AriClient,
+    tiny_disk: Path,
+) -> None:
+    shipped = with_queues(config, when_nobody_logged_in=WhenClosed.MESSAGE)
+    full = dataclasses.replace(
+        transcribing(shipped),
+        recording=dataclasses.replace(shipped.recording, dir=tiny_disk, fetch_attempts=1),
+    )
+    hotline: Hotline = await make_hotline(full)
+    call = await residents.dial("13800001203")
+    intro_s = wav_seconds(shipped.prompts.dir / "message_no_agents.wav")
+    await residents.run(
+        call, [Dtmf("3"), Wait(intro_s + 2), Play("sound:test-speech/message"), Dtmf("#"), Wait(6)]
+    )
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    (recording,) = await stored_recordings(hotline, record["id"], 1)
+    assert recording["status"] == "failed"
+    assert "disk full" in recording["error"]
+    written = [f for _, _, files in os.walk(tiny_disk) for f in files]
+    assert written == []  # no half file left under any name
+    assert record["end_reason"] == "message-left"  # the call's record is whole
+    body = await finished_transcript(hotline, record["id"])
+    assert body["job"]["status"] == "failed"
+    assert "message failed (disk full" in body["job"]["error"]
+    await ari.delete_stored_recording(recording["asterisk_name"])  # still in Asterisk
+
+
+async def test_include_ivr_records_the_caller_from_the_answer(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    clips: dict[str, Path],
+) -> None:
+    shipped = with_queues(config, when_nobody_logged_in=WhenClosed.MESSAGE)
+    whole = dataclasses.replace(
+        shipped, recording=dataclasses.replace(shipped.recording, include_ivr=True)
+    )
+    hotline: Hotline = await make_hotline(whole)
+    call = await residents.dial("13800001204")
+    intro_s = wav_seconds(shipped.prompts.dir / "message_no_agents.wav")
+    await residents.run(
+        call, [Dtmf("3"), Wait(intro_s + 2), Play("sound:test-speech/message"), Dtmf("#"), Wait(6)]
+    )
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    recordings = await stored_recordings(hotline, record["id"], 2)
+    by_role = {r["role"]: r for r in recordings}
+    assert sorted(by_role) == ["message", "resident"]
+    assert all(r["status"] == "stored" for r in recordings)
+    caller, message = by_role["resident"], by_role["message"]
+    assert caller["started_at"] < message["started_at"]
+    assert caller["duration_s"] > message["duration_s"] + intro_s  # the menu is on it too
+    leg = config.recording.dir / caller["path"]
+    assert best_likeness(leg, clips["message"]) > 0.8  # and so is what they said

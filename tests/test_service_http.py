@@ -89,3 +89,15 @@ async def test_prompt_audio_is_served_for_a_remote_asterisk(
     async with unreachable.get("/prompts/nope.wav") as resp:
         assert resp.status == 404
         assert (await resp.json())["error_id"] == "prompt-not-found"
+
+
+async def test_recordings_and_transcripts_are_closed_without_a_reviewer_token(
+    unreachable: TestClient[Any, Any],
+) -> None:
+    """Personal data (service standards §6): with no token configured, nobody gets them."""
+    for path in ("/api/calls/1/recordings", "/api/recordings/1/audio", "/api/calls/1/transcript"):
+        async with unreachable.get(path, headers={"Authorization": "Bearer anything"}) as resp:
+            assert resp.status == 403
+            body = await resp.json()
+        assert body["error_id"] == "closed"
+        assert "HOTLINE_REVIEWER_TOKEN" in body["message"]

@@ -15,6 +15,7 @@ import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -327,3 +328,39 @@ async def test_a_recording_gone_from_asterisk_ends_lost_and_the_job_says_why(
     assert job.status == JobStatus.FAILED  # type: ignore[attr-defined]
     assert "resident lost" in job.error  # type: ignore[attr-defined]
     assert (await pipeline.calls.get(call_id)).end_reason == "done"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_retention_deletes_old_audio_and_keeps_the_transcript(
+    pipeline: Pipeline, clips: dict[str, Path]
+) -> None:
+    call_id = await pipeline.call()
+    old = await pipeline.leg(call_id, "resident", clips["resident"].read_bytes())
+    newer_call = await pipeline.call()
+    newer = await pipeline.leg(newer_call, "resident", clips["agent"].read_bytes(), offset_s=3600)
+    transcriber = pipeline.transcriber()
+    try:
+        turns, audio_s, decode_s = await transcriber.transcribe_call(call_id)
+    finally:
+        transcriber.pool.close(kill=True)
+    job = await pipeline.book.enqueue(call_id, at=T0)
+    await pipeline.book.done(job.id, turns, model="m", audio_s=audio_s, decode_s=decode_s, at=T0)
+    fetcher = RecordingFetcher(
+        RecordingConfig(retention_days=30),
+        cast(Any, None),  # retention never talks to Asterisk
+        pipeline.store,
+        pipeline.recordings,
+        SystemClock(),
+        on_call_settled=transcriber.enqueue,
+    )
+    # Only the recording stored before the cut-off goes.
+    purged = await fetcher.purge(stored_before=T0 + timedelta(minutes=30))
+    assert purged == 1
+    (gone,) = await pipeline.recordings.for_call(call_id)
+    assert (gone.id, gone.status) == (old, RecordingStatus.PURGED)
+    assert gone.purged_at is not None
+    assert not pipeline.store.path_of(gone.path or "").exists()
+    (kept,) = await pipeline.recordings.for_call(newer_call)
+    assert (kept.id, kept.status) == (newer, RecordingStatus.STORED)
+    assert pipeline.store.path_of(kept.path or "").exists()
+    assert await pipeline.book.transcript(call_id) == turns  # the words stay

@@ -69,6 +69,7 @@ class RecordingFetcher:
         last_sweep = -SWEEP_S
         loop = asyncio.get_running_loop()
         while True:
+            self._wake.clear()  # before looking: a kick from now on is not lost
             try:
                 if loop.time() - last_sweep >= SWEEP_S:
                     last_sweep = loop.time()
@@ -78,7 +79,6 @@ class RecordingFetcher:
             except CrmError:
                 log.exception("recording bookkeeping failed; trying again")
                 wait_s = self.config.fetch_retry_s
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 

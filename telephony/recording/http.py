@@ -4,17 +4,46 @@ A supervisor reviewing a call gets its recordings (each with status, and the rea
 the audio is missing), the audio itself, and the transcript: turns with speaker and
 start time, every word with its time, so the player can jump to the moment a word was
 said. A transcript that is not ready says why (queued, running, or failed with reason).
+
+Recordings and transcripts are personal data (service standards §6): only reviewers
+holding the reviewer token get them, and with no token configured nobody does.
 """
 
 from __future__ import annotations
+
+import functools
+import hmac
 
 from aiohttp import web
 
 from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingStatus
-from telephony.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
-from telephony.http_errors import answer_errors, error, path_id
+from telephony.appkeys import CONFIG, RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
+from telephony.http_errors import Handler, answer_errors, error, path_id
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
+
+
+def reviewers_only(handler: Handler) -> Handler:
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        token = request.app[CONFIG].access.reviewer_token
+        if token is None:
+            return error(
+                403,
+                "closed",
+                "recordings and transcripts are closed: no reviewer token is configured "
+                "(set HOTLINE_REVIEWER_TOKEN)",
+            )
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            response = error(
+                401, "unauthorised", "recordings and transcripts need the reviewer token"
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="hotline recordings"'
+            return response
+        return await handler(request)
+
+    return checked
 
 
 def add_recording_routes(app: web.Application) -> None:
@@ -25,6 +54,7 @@ def add_recording_routes(app: web.Application) -> None:
     app.router.add_get("/api/transcription/jobs", _jobs)
 
 
+@reviewers_only
 @answer_errors
 async def _recordings(request: web.Request) -> web.StreamResponse:
     items = await request.app[RECORDINGS].for_call(path_id(request))
@@ -43,6 +73,7 @@ async def _recordings(request: web.Request) -> web.StreamResponse:
     )
 
 
+@reviewers_only
 @answer_errors
 async def _audio(request: web.Request) -> web.StreamResponse:
     recording = await request.app[RECORDINGS].get(path_id(request))
@@ -57,6 +88,7 @@ async def _audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
+@reviewers_only
 @answer_errors
 async def _transcript(request: web.Request) -> web.StreamResponse:
     call_id = path_id(request)
@@ -79,6 +111,7 @@ async def _transcript(request: web.Request) -> web.StreamResponse:
     )
 
 
+@reviewers_only
 @answer_errors
 async def _retry(request: web.Request) -> web.StreamResponse:
     transcriber = request.app[TRANSCRIBER]
@@ -89,6 +122,7 @@ async def _retry(request: web.Request) -> web.StreamResponse:
     return web.json_response(job.to_json(), status=202)
 
 
+@reviewers_only
 @answer_errors
 async def _jobs(request: web.Request) -> web.StreamResponse:
     status = request.query.get("status")

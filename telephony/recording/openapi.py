@@ -32,14 +32,31 @@ STATUSES = [
     RecordingStatus.PURGED,
 ]
 JOB_STATUSES = [JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED]
+REVIEWERS: list[dict[str, list[str]]] = [{"reviewer": []}]
+SECURITY_SCHEMES = {
+    "reviewer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The reviewer token (HOTLINE_REVIEWER_TOKEN): recordings and "
+        "transcripts are personal data, for authorised reviewers only.",
+    }
+}
 
 
 def recording_openapi_paths() -> dict[str, Any]:
-    unavailable = {"503": _error_response("The database is unavailable.")}
+    unavailable = {
+        "401": _error_response("No or wrong reviewer token (error_id unauthorised)."),
+        "403": _error_response(
+            "No reviewer token is configured: recordings and transcripts are closed "
+            "(error_id closed)."
+        ),
+        "503": _error_response("The database is unavailable."),
+    }
     return {
         "/api/calls/{id}/recordings": {
             "get": {
                 "operationId": "listCallRecordings",
+                "security": REVIEWERS,
                 "summary": "A call's recordings: the mix, each speaker, or its message",
                 "parameters": [_id_param("Call id.")],
                 "responses": {
@@ -51,6 +68,7 @@ def recording_openapi_paths() -> dict[str, Any]:
         "/api/recordings/{id}/audio": {
             "get": {
                 "operationId": "getRecordingAudio",
+                "security": REVIEWERS,
                 "summary": "The audio of a stored recording (WAV, 8 kHz 16-bit mono)",
                 "parameters": [_id_param("Recording id.")],
                 "responses": {
@@ -70,6 +88,7 @@ def recording_openapi_paths() -> dict[str, Any]:
         "/api/calls/{id}/transcript": {
             "get": {
                 "operationId": "getCallTranscript",
+                "security": REVIEWERS,
                 "summary": "A call's transcript: turns by speaker, every word timed",
                 "description": (
                     "job says whether the transcript is queued, running, done or failed (with "
@@ -93,6 +112,7 @@ def recording_openapi_paths() -> dict[str, Any]:
         "/api/calls/{id}/transcript/retry": {
             "post": {
                 "operationId": "retryCallTranscript",
+                "security": REVIEWERS,
                 "summary": "Transcribe a call again (after a failure or a model change)",
                 "parameters": [_id_param("Call id.")],
                 "responses": {
@@ -108,6 +128,7 @@ def recording_openapi_paths() -> dict[str, Any]:
         "/api/transcription/jobs": {
             "get": {
                 "operationId": "listTranscriptionJobs",
+                "security": REVIEWERS,
                 "summary": "Transcription jobs (the backlog, failures with their reasons)",
                 "parameters": [
                     _query_param(

@@ -26,7 +26,13 @@ from crm.clock import Clock
 from crm.exceptions import CrmError
 from crm.recordings import RecordingLog, RecordingRole, RecordingStatus
 from telephony.ari import AriClient
-from telephony.ari.events import Event, RecordingEvent, RecordingFailed, RecordingFinished
+from telephony.ari.events import (
+    Event,
+    RecordingEvent,
+    RecordingFailed,
+    RecordingFinished,
+    StasisStart,
+)
 from telephony.ari.exceptions import AriError
 from telephony.config import RecordingConfig
 
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 SNOOP_PREFIX = "hotline-snoop-"
 FORMAT = "wav"  # 8 kHz 16-bit PCM: what the phone network carries, nothing lost
 STOP_WAIT_S = 5.0  # for Asterisk to close a file after it is told to stop
+STASIS_WAIT_S = 5.0  # for a new snoop channel to enter our application
 
 
 @dataclass(eq=False)
@@ -67,6 +74,7 @@ class CallRecorder:
         self._calls: dict[int, list[_Live]] = {}
         self._by_name: dict[str, _Live] = {}
         self._snoops: set[str] = set()
+        self._entering: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- events -------------------------------------------------------------------------
@@ -75,6 +83,12 @@ class CallRecorder:
 
     def deliver(self, event: Event) -> bool:
         """Take the events of our snoop channels and recordings; False: not ours."""
+        if isinstance(event, StasisStart) and (
+            entered := self._entering.pop(event.channel.id, None)
+        ):
+            if not entered.done():
+                entered.set_result(None)
+            return True
         if isinstance(event, RecordingEvent):
             live = self._by_name.get(event.recording.name)
             if live is None:
@@ -130,10 +144,15 @@ class CallRecorder:
         recording_id = await self._row(call_id, role, name)
         live = self._add(call_id, _Live(recording_id, role, name, snoop_id))
         self._snoops.add(snoop_id)
+        entered = self._entering[snoop_id] = asyncio.get_running_loop().create_future()
         try:
             await self.ari.snoop(channel_id, snoop_id, self.app, spy="in")
+            # The snoop channel can be recorded only once it is in our application.
+            async with asyncio.timeout(STASIS_WAIT_S):
+                await entered
             await self.ari.record(snoop_id, name, fmt=FORMAT)
-        except AriError as err:
+        except (AriError, TimeoutError) as err:
+            self._entering.pop(snoop_id, None)
             await self._could_not_start(live, err)
 
     async def _row(self, call_id: int, role: str, name: str) -> int:
@@ -146,13 +165,14 @@ class CallRecorder:
         self._by_name[live.name] = live
         return live
 
-    async def _could_not_start(self, live: _Live, err: AriError) -> None:
-        log.error("recording %s could not start: %s", live.name, err)
+    async def _could_not_start(self, live: _Live, err: Exception) -> None:
+        reason = str(err) or f"{type(err).__name__} (no StasisStart from the snoop channel)"
+        log.error("recording %s could not start: %s", live.name, reason)
         self._forget(live)
         with contextlib.suppress(CrmError):
             await self.recordings.copy_failed(
                 live.recording_id,
-                error=f"could not start: {err}",
+                error=f"could not start: {reason}",
                 retry_at=None,
                 final_status=RecordingStatus.FAILED,
             )

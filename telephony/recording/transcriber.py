@@ -99,6 +99,7 @@ class Transcriber:
 
     async def _run_forever(self) -> None:
         while True:
+            self._wake.clear()  # before looking: a kick from now on is not lost
             try:
                 job = await self.book.claim(now=self.clock.now())
             except CrmError:
@@ -107,9 +108,9 @@ class Transcriber:
             if job is not None:
                 await self._attempt(job)
                 continue
-            self._wake.clear()
+            idle_s = await self._idle_s()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self._idle_s())
+                await asyncio.wait_for(self._wake.wait(), idle_s)
 
     async def _idle_s(self) -> float:
         with contextlib.suppress(CrmError):
