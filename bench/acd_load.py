@@ -352,6 +352,10 @@ def bench_config(config: Config, path: Path, queue: QueueSetup) -> None:
     data.pop("database", None)  # HOTLINE_DB_URL
     data.setdefault("prompts", {})["dir"] = str(config.prompts.dir)
     data.setdefault("ivr", {})["menu"] = str(config.ivr.menu)
+    # Calls are recorded as in production (into the run's folder); not transcribed: the
+    # decoder processes would take the CPU both sides are compared on.
+    data.setdefault("recording", {})["dir"] = str(path.parent / "recordings")
+    data.setdefault("transcription", {})["enabled"] = False
     inquiry = data.setdefault("queues", {}).setdefault(HOTLINE_QUEUE, {})
     inquiry.update(
         ring_timeout_s=queue.ring_timeout_s,

@@ -72,6 +72,7 @@ from telephony.ari.events import ChannelDestroyed, ChannelStateChange, Event
 from telephony.ari.models import AsteriskInfo, parse_time
 from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
+from telephony.recording.vosk_model import packaged_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
@@ -461,6 +462,15 @@ class Scenario:
 
 
 # -- environment ------------------------------------------------------------------------
+def speech_model_env() -> dict[str, str]:
+    """The packaged Korean Vosk model: the shipped Mandarin one is not on build machines,
+    and the service refuses to start without a model (unless [transcription] is off)."""
+    if "HOTLINE_VOSK_MODEL" in os.environ:
+        return {}
+    model = packaged_model("ko")
+    return {"HOTLINE_VOSK_MODEL": str(model), "HOTLINE_VOSK_LANGUAGE": "ko"} if model else {}
+
+
 @contextlib.contextmanager
 def sandbox_lock(timeout_s: float) -> Iterator[None]:
     """The lock tests/conftest.py takes, so a test run and the bench never overlap."""
@@ -524,6 +534,7 @@ async def hotline_service(
         **(extra_env or {}),
         "HOTLINE_DB_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "HOTLINE_HTTP_PORT": str(port),
+        **speech_model_env(),
     }
     base = f"http://127.0.0.1:{port}"
     log_path = workdir / "service.log"

@@ -239,7 +239,7 @@ class TranscriptionConfig:
     enabled: bool = True
     model: Path = Path("var/models/vosk-model-small-cn-0.22")
     language: str = "zh"
-    workers: int = 1  # processes, each holding the model once (~300 MB for the small one)
+    workers: int = 2  # processes, each holding the model once (~300 MB for the small one)
     max_attempts: int = 3
     retry_delay_s: float = 30.0
     # Start the workers (and load the model) with the service, so the first call's

@@ -31,6 +31,7 @@ from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
 from telephony.config import (
+    AccessConfig,
     AcdConfig,
     Config,
     DatabaseConfig,
@@ -111,6 +112,7 @@ def config(asterisk: Config, tmp_path: Path) -> Config:
         database=DatabaseConfig(url=url),
         recording=dataclasses.replace(asterisk.recording, dir=tmp_path / "recordings"),
         transcription=dataclasses.replace(asterisk.transcription, enabled=False, retry_delay_s=1.0),
+        access=AccessConfig(reviewer_token=REVIEWER_TOKEN),
     )
     return with_queues(configured, when_nobody_logged_in=WhenClosed.WAIT)
 

@@ -14,7 +14,6 @@ transcripts stay.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from crm.recordings import RecordingLog, RecordingRecord, RecordingRole, Recordi
 from telephony.ari import AriClient
 from telephony.ari.exceptions import AriError, AriHttpError
 from telephony.config import RecordingConfig
+from telephony.recording.loops import sleep_until, stop_task
 from telephony.recording.store import RecordingStore
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,7 @@ class RecordingFetcher:
         self._task = asyncio.create_task(self._run_forever(), name="recording-fetcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     def kick(self) -> None:
         self._wake.set()
@@ -79,8 +76,7 @@ class RecordingFetcher:
             except CrmError:
                 log.exception("recording bookkeeping failed; trying again")
                 wait_s = self.config.fetch_retry_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_s)
+            await sleep_until(self._wake, wait_s)
 
     async def _idle_s(self) -> float:
         due = await self.recordings.next_copy_at()

@@ -23,6 +23,7 @@ from crm.recordings import RecordingLog, RecordingRecord, RecordingRole, Recordi
 from crm.transcripts import JobRecord, Segment, TranscriptBook
 from telephony.config import TranscriptionConfig
 from telephony.exceptions import AudioError, ModelError
+from telephony.recording.loops import sleep_until, stop_task
 from telephony.recording.pool import DecoderPool
 from telephony.recording.store import RecordingStore
 from telephony.recording.timeline import Leg, turns
@@ -71,11 +72,8 @@ class Transcriber:
         self._task = asyncio.create_task(self._run_forever(), name="transcriber")
 
     async def stop(self) -> None:
-        for task in (self._task, self._warming):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await stop_task(self._task)
+        await stop_task(self._warming)
         self.pool.close(kill=True)  # a job cut here is still 'running': the restart resumes it
 
     async def enqueue(self, call_id: int) -> JobRecord:
@@ -109,8 +107,7 @@ class Transcriber:
                 await self._attempt(job)
                 continue
             idle_s = await self._idle_s()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_s)
+            await sleep_until(self._wake, idle_s)
 
     async def _idle_s(self) -> float:
         with contextlib.suppress(CrmError):
