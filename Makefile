@@ -59,6 +59,7 @@ pytest: venv
 bench: setup asterisk-up
 	$(BIN)/python bench/answer_latency.py --quick
 	$(BIN)/python bench/acd_load.py --quick
+	$(BIN)/python bench/transcribe.py --quick
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
