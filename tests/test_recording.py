@@ -161,13 +161,16 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
             assert any(a - 0.3 <= middle <= b + 0.3 for a, b in spans), (word, spans)
 
     # Each leg carries its own speaker and nobody else: its loudness outline matches the
-    # clip that speaker played, not the other one; and it decodes closer to that clip.
+    # clip that speaker played, not the other one, by a wide margin; and it decodes closer
+    # to that clip. The decoding check has no margin: on this weak model (~88 % CER) a leg
+    # and its clip decode 0.85-0.9 apart and the other clip 0.95-1.0, and CI once saw a gap
+    # of 0.075 - the loudness outline is the strong evidence, the decoding a second witness.
     for role, own, other in (("resident", "resident", "agent"), ("agent", "agent", "resident")):
         leg_file = store / by_role[role]["path"]
         assert best_likeness(leg_file, clips[own]) > 0.8, role
         assert best_likeness(leg_file, clips[own]) > best_likeness(leg_file, clips[other]) + 0.3
         heard = bare_text(leg_file)
-        assert char_difference(heard, bare_text(clips[own])) + 0.1 < char_difference(
+        assert char_difference(heard, bare_text(clips[own])) < char_difference(
             heard, bare_text(clips[other])
         ), role
 
