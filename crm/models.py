@@ -1,4 +1,4 @@
-"""SQLAlchemy mapping of the call-record tables.
+"""SQLAlchemy mapping of the call-record and case tables.
 
 These classes stay inside the package: ``crm.calls`` turns rows into frozen records before
 they leave, so no caller can trigger a lazy load or hold a session open by accident.
@@ -16,9 +16,11 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     false,
     true,
@@ -76,6 +78,8 @@ class Call(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     channel_id: Mapped[str] = mapped_column(String, unique=True)
+    # in: a resident called us; out: we called them (a case call-back, 回访)
+    direction: Mapped[str] = mapped_column(String, default="in", server_default="in")
     caller_number: Mapped[str | None] = mapped_column(String, index=True)
     caller_name: Mapped[str | None] = mapped_column(String)
     dialled_number: Mapped[str | None] = mapped_column(String)
@@ -253,9 +257,13 @@ class Message(Base):
     recording: Mapped[str | None] = mapped_column(String)  # Asterisk stored-recording name
     duration_s: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # passed on (转告)
     handled_by: Mapped[str | None] = mapped_column(String)
     note: Mapped[str | None] = mapped_column(String)
+    for_whom: Mapped[str | None] = mapped_column(String)  # the person or department asked for
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case.id", ondelete="SET NULL"), index=True
+    )
 
 
 class Recording(Base):
@@ -345,3 +353,255 @@ class TranscriptWord(Base):
     start_ms: Mapped[int] = mapped_column(Integer)
     end_ms: Mapped[int] = mapped_column(Integer)
     conf: Mapped[float] = mapped_column(Float)
+
+
+# -- the CRM: residents and their cases ---------------------------------------------------
+
+
+class Room(Base):
+    """A unit of the estate (栋号 + 房号); the roster import fills this table.
+
+    Work orders and residents must name a known room, so a typo in a building number is
+    refused at the desk instead of sending a technician to a door that does not exist.
+    """
+
+    __tablename__ = "room"
+    __table_args__ = (UniqueConstraint("building", "room"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    building: Mapped[str] = mapped_column(String)
+    room: Mapped[str] = mapped_column(String)
+
+
+class Resident(Base):
+    """A person who lives in (or owns) a unit; or a caller not yet identified.
+
+    A caller whose number is not in the directory becomes a contact with ``complete``
+    false, to be completed by the agent; several residents may share one phone.
+    """
+
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String)
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("room.id", ondelete="RESTRICT"), index=True
+    )
+    complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    source: Mapped[str] = mapped_column(String)  # import / call / api
+    note: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    phones: Mapped[list[ResidentPhone]] = relationship(
+        order_by="ResidentPhone.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+
+class ResidentPhone(Base):
+    """One of a resident's numbers, normalised; a number may belong to several residents."""
+
+    __tablename__ = "resident_phone"
+    __table_args__ = (UniqueConstraint("resident_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    number: Mapped[str] = mapped_column(String, index=True)
+
+
+class Case(Base):
+    """One matter a resident raised (来电接待记录 and what came of it), whatever the channel.
+
+    ``version`` grows with every change; an edit names the version it read and is refused
+    with 409 if someone changed the case since, so two agents cannot overwrite each other.
+    """
+
+    __tablename__ = "case"
+    __table_args__ = (Index("ix_case_kind_status", "kind", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String)  # inquiry / repair / complaint / emergency / message
+    subtype: Mapped[str | None] = mapped_column(String)
+    channel: Mapped[str] = mapped_column(String)  # phone / email / letter / walk-in / chat
+    status: Mapped[str] = mapped_column(String, index=True)
+    owner_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent.id", ondelete="SET NULL"), index=True
+    )
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resident.id", ondelete="SET NULL"), index=True
+    )
+    phone: Mapped[str | None] = mapped_column(String, index=True)  # the number to reply to
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id", ondelete="RESTRICT"))
+    summary: Mapped[str] = mapped_column(String)
+    detail: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reopened: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class CaseCall(Base):
+    """A call that belongs to a case: the one that opened it, later ones, call-backs."""
+
+    __tablename__ = "case_call"
+    __table_args__ = (UniqueConstraint("case_id", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"))
+    call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String)  # opened / follow-up / call-back
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Deadline(Base):
+    """One promise with a time on a case (service standards §2-5), kept in the database so
+    the watcher finds it again after a restart.
+    """
+
+    __tablename__ = "deadline"
+    __table_args__ = (Index("ix_deadline_open_due", "met_at", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    # on-site / fixed / reply / price-review / complaint-on-site / call-back
+    rule: Mapped[str] = mapped_column(String)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    warn_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    met_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "near" event raised
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "passed" event raised
+
+
+class RepairOrder(Base):
+    """The work order (维修服务任务单) of a repair case; money in fen (分) to stay exact."""
+
+    __tablename__ = "repair_order"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), unique=True)
+    reporter: Mapped[str | None] = mapped_column(String)  # 申报人
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id", ondelete="RESTRICT"))
+    phone: Mapped[str | None] = mapped_column(String)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    appointment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    key_left: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    fault: Mapped[str] = mapped_column(String)
+    work_done: Mapped[str | None] = mapped_column(String)
+    materials: Mapped[str | None] = mapped_column(String)
+    material_cost_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    labour_cost_fen: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    technician: Mapped[str | None] = mapped_column(String)
+    on_site_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict: Mapped[str | None] = mapped_column(String)  # satisfied / unsatisfied
+    # urgent (急修) / general (一般); suggested from the IVR and the transcript, then
+    # confirmed by the agent, who may overrule the suggestion.
+    repair_class: Mapped[str] = mapped_column(String)
+    suggested_class: Mapped[str | None] = mapped_column(String)
+    suggested_because: Mapped[str | None] = mapped_column(String)
+    class_confirmed_by: Mapped[str | None] = mapped_column(String)
+    class_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    on_price_list: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    quoted_fen: Mapped[int | None] = mapped_column(Integer)
+    price_reviewed_by: Mapped[str | None] = mapped_column(String)
+    price_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    price_agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # resident agreed
+    rework_of: Mapped[int | None] = mapped_column(
+        ForeignKey("repair_order.id", ondelete="SET NULL")
+    )  # warranty: came back for poor quality, redone free of charge
+
+
+class Complaint(Base):
+    """The complaint part of a complaint case: its classification and current step."""
+
+    __tablename__ = "complaint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), unique=True)
+    nature: Mapped[str | None] = mapped_column(String)  # valid (有效) / communication (沟通性)
+    sort: Mapped[str | None] = mapped_column(String)  # help / inquiry / suggestion / venting
+    subject: Mapped[str | None] = mapped_column(String)  # equipment / attitude / quality / incident
+    reasonable: Mapped[bool | None] = mapped_column(Boolean)
+    on_premises: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    serious: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    responsible: Mapped[str | None] = mapped_column(String)  # department / person (定责)
+    step: Mapped[str] = mapped_column(String)  # the step done last
+    causes: Mapped[str | None] = mapped_column(String)  # 总结
+    prevention: Mapped[str | None] = mapped_column(String)
+
+
+class ComplaintStep(Base):
+    """One step of the eight done, by whom and when; a reopened complaint adds rows."""
+
+    __tablename__ = "complaint_step"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[int] = mapped_column(
+        ForeignKey("complaint.id", ondelete="CASCADE"), index=True
+    )
+    step: Mapped[str] = mapped_column(String)
+    by: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(String)
+
+
+class CaseCallBack(Base):
+    """A call-back (回访) owed to the resident of a case: satisfaction or a promised reply."""
+
+    __tablename__ = "case_callback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String)  # satisfaction / promised-reply / queued
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String, index=True)  # due / done / unreachable / cancelled
+    reached: Mapped[bool | None] = mapped_column(Boolean)
+    satisfaction: Mapped[str | None] = mapped_column(String)  # satisfied / unsatisfied
+    remarks: Mapped[str | None] = mapped_column(String)
+    letter: Mapped[str | None] = mapped_column(String)  # standard letter sent when unreachable
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by: Mapped[str | None] = mapped_column(String)
+    queue_callback_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queue_callback.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CaseCallBackAttempt(Base):
+    """One try at a call-back, with its outbound call when it was dialled from the case."""
+
+    __tablename__ = "case_callback_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    callback_id: Mapped[int] = mapped_column(
+        ForeignKey("case_callback.id", ondelete="CASCADE"), index=True
+    )
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("call.id", ondelete="SET NULL"))
+    by: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String)  # reached / no-answer / busy / failed
+
+
+class AuditEntry(Base):
+    """Who changed what, when, from which value to which: the case timeline is made of these."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str] = mapped_column(String)  # case / repair-order / complaint / ...
+    entity_id: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String)  # created / changed / status / step / ...
+    field: Mapped[str | None] = mapped_column(String)
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

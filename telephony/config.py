@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crm.rules import ServiceRules
 from telephony.exceptions import ConfigError
 
 DEFAULT_CONFIG = Path("config/hotline.toml")
@@ -277,6 +278,7 @@ class Config:
     recording: RecordingConfig = RecordingConfig()
     transcription: TranscriptionConfig = TranscriptionConfig()
     access: AccessConfig = AccessConfig()
+    rules: ServiceRules = field(default_factory=ServiceRules)
 
 
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
@@ -404,6 +406,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     r, p, i, ho = table("ring"), table("prompts"), table("ivr"), table("holding")
     ac, cb, m = table("acd"), table("callbacks"), table("messages")
     rec, tr, acc = table("recording"), table("transcription"), table("access")
+    ru = table("rules")
     token = acc.text("reviewer_token", "", nonempty=False).strip() or None
     if token is not None and len(token) < 16:
         raise acc.fail("reviewer_token", "must be at least 16 characters (a long random string)")
@@ -535,8 +538,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             ),
         ),
     )
-    config = dataclasses.replace(config, access=AccessConfig(reviewer_token=token))
-    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr, acc):
+    config = dataclasses.replace(
+        config, access=AccessConfig(reviewer_token=token), rules=_rules(ru)
+    )
+    for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr, acc, ru):
         reader.done()
     if config.ari.reconnect_max_s < config.ari.reconnect_initial_s:
         raise a.fail("reconnect_max_s", "must not be below reconnect_initial_s")
@@ -559,6 +564,7 @@ _TABLES = {
     "recording",
     "transcription",
     "access",
+    "rules",
 }
 _ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}$")
 _QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -605,6 +611,44 @@ def _queues(source: str, raw: Any, holding: HoldingConfig) -> dict[str, QueueCon
         )
         q.done()
     return queues
+
+
+def _rules(q: _Reader) -> ServiceRules:
+    """Deadlines of the service standards; the defaults are the company's seed values."""
+    d = ServiceRules()
+    minutes = {
+        key: q.number(key, getattr(d, key), minimum=0.1)
+        for key in (
+            "urgent_on_site_min",
+            "inquiry_reply_min",
+            "price_review_min",
+            "complaint_on_site_min",
+        )
+    }
+    hours = {
+        key: q.number(key, getattr(d, key), minimum=0.01)
+        for key in ("urgent_fixed_h", "general_fixed_h", "callback_due_h", "callback_retry_h")
+    }
+    rules = ServiceRules(
+        **minutes,
+        **hours,
+        callback_max_attempts=q.integer(
+            "callback_max_attempts", d.callback_max_attempts, minimum=1, maximum=20
+        ),
+        warn_fraction=q.number("warn_fraction", d.warn_fraction, minimum=0.0),
+        urgent_keywords=q.get("urgent_keywords", d.urgent_keywords, _as_words, "a list of words"),
+    )
+    if rules.warn_fraction >= 1:
+        raise q.fail("warn_fraction", "must be below 1 (the share of the time left)")
+    if rules.urgent_on_site_min / 60 > rules.urgent_fixed_h:
+        raise q.fail("urgent_on_site_min", "must not be later than urgent_fixed_h")
+    return rules
+
+
+def _as_words(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(w, str) and w.strip() for w in raw):
+        raise TypeError("not a list of words")
+    return tuple(w.strip() for w in raw)
 
 
 def _zero_or_at_least(q: _Reader, key: str, default: float, minimum: float) -> float:
