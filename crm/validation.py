@@ -1,0 +1,145 @@
+"""Checks for values people type into the CRM, each failing with the field and the reason.
+
+Every write validates all its fields before it opens a transaction, so a refused request
+leaves nothing half-written. Free text is stored as typed (SQL goes through bound
+parameters, and pages escape on output), but control characters are refused and lengths
+are bounded; names, buildings and rooms must look like what they are, so markup cannot
+hide in them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from crm.exceptions import InvalidInput
+from crm.phones import normalise_phone
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# 3, 12, A, B2, 3栋 / 12号楼 / A座: letters, digits and a few building words; no markup.
+_BUILDING = re.compile(r"[0-9A-Za-z\u4e00-\u9fff-]{1,12}")
+_ROOM = re.compile(r"[0-9A-Za-z-]{1,12}")
+_NAME = re.compile(r"[^<>{}\[\]\\/;\"=`$|]{1,40}")
+# A case, an order or a call-back is written by someone: "agent:3", "张三", "system".
+_ACTOR = re.compile(r"[^<>{}\[\]\\;\"=`$|]{1,80}")
+
+MAX_YUAN = Decimal(100_000)
+
+
+def text(field: str, value: object, *, max_len: int, required: bool = False) -> str | None:
+    """Free text: stripped, at most ``max_len`` characters, no control characters."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInput(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be a string")
+    value = value.strip()
+    if len(value) > max_len:
+        raise InvalidInput(field, f"must be at most {max_len} characters, got {len(value)}")
+    if _CONTROL.search(value):
+        raise InvalidInput(field, "must not contain control characters")
+    return value
+
+
+def required_text(field: str, value: object, *, max_len: int) -> str:
+    result = text(field, value, max_len=max_len, required=True)
+    assert result is not None
+    return result
+
+
+def name(field: str, value: object, *, required: bool = True) -> str | None:
+    """A person's name: Chinese or Latin, 1 to 40 characters, no markup or code symbols."""
+    result = text(field, value, max_len=40, required=required)
+    if result is not None and not _NAME.fullmatch(result):
+        raise InvalidInput(field, "must be a person's name (no markup or symbols like < > ; =)")
+    return result
+
+
+def actor(field: str, value: object) -> str:
+    """Who does it: required on every change, because the audit trail names them."""
+    result = text(field, value, max_len=80, required=True)
+    assert result is not None
+    if not _ACTOR.fullmatch(result):
+        raise InvalidInput(field, "must name a person or agent (no markup or symbols)")
+    return result
+
+
+def building(field: str, value: object) -> str:
+    result = required_text(field, value, max_len=12)
+    if not _BUILDING.fullmatch(result):
+        raise InvalidInput(field, f"must be a building number like 3 or 12A, got {result!r}")
+    return result
+
+
+def room(field: str, value: object) -> str:
+    result = required_text(field, value, max_len=12)
+    if not _ROOM.fullmatch(result):
+        raise InvalidInput(field, f"must be a room number like 201 or 1-1201, got {result!r}")
+    return result
+
+
+def phone(field: str, value: object) -> str:
+    """A callable mainland number, as digits (see crm.phones)."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(field, "is required")
+    digits = normalise_phone(value)
+    if digits is None:
+        raise InvalidInput(
+            field, f"{value!r} is not a phone number (mobile, or landline with area code)"
+        )
+    return digits
+
+
+def choice(
+    field: str, value: object, allowed: tuple[str, ...], *, required: bool = True
+) -> str | None:
+    if value is None and not required:
+        return None
+    if value not in allowed:
+        raise InvalidInput(field, f"must be one of {', '.join(allowed)}, got {value!r}")
+    assert isinstance(value, str)
+    return value
+
+
+def flag(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(field, "must be true or false")
+    return value
+
+
+def money_fen(field: str, value: object) -> int:
+    """Yuan as given (number or string, at most 2 decimals) to whole fen; 0 to 100 000."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInput(field, "must be an amount in yuan, like 35 or 12.50")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as err:
+        raise InvalidInput(field, f"must be an amount in yuan, got {value!r}") from err
+    if not amount.is_finite():
+        raise InvalidInput(field, "must be a finite amount")
+    if amount < 0:
+        raise InvalidInput(field, "must not be negative")
+    if amount > MAX_YUAN:
+        raise InvalidInput(field, f"must be at most {MAX_YUAN} yuan; check the amount")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise InvalidInput(field, "must have at most 2 decimals (fen)")
+    return int(amount * 100)
+
+
+def when(field: str, value: object, *, required: bool = False) -> datetime | None:
+    """An ISO 8601 time with its zone; a time without one would be a guess."""
+    if value is None:
+        if required:
+            raise InvalidInput(field, "is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be an ISO 8601 time like 2026-11-24T09:30:00+08:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise InvalidInput(field, f"must be an ISO 8601 time, got {value!r}") from err
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise InvalidInput(field, "must include a time zone, like +08:00 or Z")
+    return parsed
