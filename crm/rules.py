@@ -280,10 +280,17 @@ class DeadlineSpec:
 
 
 def deadline(rules: ServiceRules, rule: str, starts_at: datetime, **kw: str | None) -> DeadlineSpec:
-    """One deadline, due ``span`` after ``starts_at``, near when ``warn_fraction`` is left."""
-    span = rules.span(rule, **kw)
-    due = starts_at + span
-    return DeadlineSpec(rule, starts_at, due, due - span * rules.warn_fraction)
+    """One deadline, due ``span`` after ``starts_at``."""
+    return deadline_at(rules, rule, starts_at, starts_at + rules.span(rule, **kw))
+
+
+def deadline_at(
+    rules: ServiceRules, rule: str, starts_at: datetime, due_at: datetime
+) -> DeadlineSpec:
+    """A deadline with a given due time; "near" when ``warn_fraction`` of it is left."""
+    return DeadlineSpec(
+        rule, starts_at, due_at, due_at - (due_at - starts_at) * rules.warn_fraction
+    )
 
 
 def repair_deadlines(
@@ -294,3 +301,53 @@ def repair_deadlines(
     if repair_class == RepairClass.URGENT:
         specs.insert(0, deadline(rules, Rule.ON_SITE, reported_at))
     return specs
+
+
+# -- call-backs (§5) -----------------------------------------------------------------------
+
+
+class CallBackReason:
+    SATISFACTION = "satisfaction"  # after a repair or complaint is resolved
+    PROMISED_REPLY = "promised-reply"  # "we will call you back"
+    QUEUED = "queued"  # the resident chose a call-back instead of waiting in the queue
+
+    ALL = (SATISFACTION, PROMISED_REPLY, QUEUED)
+
+
+class CallBackStatus:
+    DUE = "due"
+    DONE = "done"  # reached, outcome recorded
+    UNREACHABLE = "unreachable"  # every try failed; the standard letter was sent
+    CANCELLED = "cancelled"  # the case was reopened or cancelled first
+
+    SETTLED = (DONE, UNREACHABLE)
+
+
+class Outcome:
+    REACHED = "reached"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+
+    ALL = (REACHED, NO_ANSWER, BUSY, FAILED)
+
+
+class Satisfaction:
+    SATISFIED = "satisfied"  # 满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+    ALL = (SATISFIED, UNSATISFIED)
+
+
+# Standard letter-style messages (§5), sent when a call-back cannot reach the resident or
+# a problem needs more work.
+LETTERS: Mapping[str, str] = {
+    "tried-to-reach": (
+        "您好！我们曾多次致电回访您反映的问题，未能联系上您。"
+        "如您对处理结果有任何意见，请致电物业服务中心，谢谢！"
+    ),
+    "came-back": "您好！您反映的问题再次出现，我们已重新安排处理，给您带来不便，对不起！",
+    "still-needs-work": (
+        "您好！您反映的问题仍需进一步处理，我们将尽快完成并与您联系，谢谢您的耐心！"
+    ),
+}
