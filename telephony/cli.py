@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from crm.residents_cli import add_residents_parser, run_residents
 from telephony.ari import AriClient, listening
 from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts.add_argument("action", choices=["build"])
     add_models_parser(sub)
     add_transcribe_parser(sub)
+    add_residents_parser(sub)
     sandbox = sub.add_parser("asterisk", help="the Asterisk sandbox (scripts/asterisk-sandbox)")
     sandbox.add_argument("action", choices=["up", "down", "status", "restart", "cli", "root"])
     sandbox.add_argument("rest", nargs="*")
@@ -102,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_models(args, t.model, t.language)
         elif args.command == "transcribe":
             return run_transcribe(args, config)
+        elif args.command == "residents":
+            return run_residents(args, config)
     except HotlineError as err:
         print(f"hotline: {err}", file=sys.stderr)
         return 2
