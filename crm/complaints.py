@@ -67,7 +67,7 @@ class ComplaintDesk(Repository):
                     complaint.step,
                     step,
                     "回访 is recorded by the call-back's outcome "
-                    "(POST /api/callbacks/{id}/attempts)",
+                    "(POST /api/case-callbacks/{id}/attempts)",
                 )
             for key, value in values.items():
                 change.set(complaint, "complaint", key, value)

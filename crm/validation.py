@@ -20,7 +20,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # 3, 12, A, B2, 3栋 / 12号楼 / A座: letters, digits and a few building words; no markup.
 _BUILDING = re.compile(r"[0-9A-Za-z\u4e00-\u9fff-]{1,12}")
 _ROOM = re.compile(r"[0-9A-Za-z-]{1,12}")
-_NAME = re.compile(r"[^<>{}\[\]\\/;\"=`$|]{1,40}")
+_NAME = re.compile(r"[^<>{}\[\]\\/;\"=`$|\n\r\t]{1,40}")
 # A case, an order or a call-back is written by someone: "agent:3", "张三", "system".
 _ACTOR = re.compile(r"[^<>{}\[\]\\;\"=`$|]{1,80}")
 
@@ -52,6 +52,8 @@ def required_text(field: str, value: object, *, max_len: int) -> str:
 def name(field: str, value: object, *, required: bool = True) -> str | None:
     """A person's name: Chinese or Latin, 1 to 40 characters, no markup or code symbols."""
     result = text(field, value, max_len=40, required=required)
+    if result is not None and re.search(r"[\n\r\t]", result):
+        raise InvalidInput(field, "must be on one line (no line breaks or tabs)")
     if result is not None and not _NAME.fullmatch(result):
         raise InvalidInput(field, "must be a person's name (no markup or symbols like < > ; =)")
     return result

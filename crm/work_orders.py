@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import models as m
@@ -29,6 +30,7 @@ from crm.rules import (
     Status,
     deadline,
     repair_deadlines,
+    suggest_repair_class,
 )
 from crm.uncancellable import uncancellable
 
@@ -96,6 +98,32 @@ class WorkOrders(Repository):
             await self._apply(change, order, values)
             return await load_case(session, case_id, now)
 
+    @uncancellable
+    async def resuggest(
+        self, case_id: int, *, ivr_tag: str | None, texts: tuple[str, ...]
+    ) -> CaseRecord | None:
+        """Suggest again once the call's transcript is ready (minutes after hang-up).
+
+        Only an unconfirmed class follows the new suggestion; the agent's word stands.
+        None: not a repair, or nothing changed.
+        """
+        now = self.clock.now()
+        suggestion = suggest_repair_class(
+            ivr_tag=ivr_tag, texts=texts, keywords=self.rules.urgent_keywords
+        )
+        async with self._transaction("resuggest repair class") as session:
+            order = await session.scalar(
+                select(m.RepairOrder).where(m.RepairOrder.case_id == case_id)
+            )
+            if order is None or order.suggested_because == suggestion.because:
+                return None
+            change = await begin_change(session, case_id, None, "system", now)
+            change.set(order, "repair-order", "suggested_class", suggestion.repair_class)
+            change.set(order, "repair-order", "suggested_because", suggestion.because)
+            if order.class_confirmed_at is None and change.case.status in Status.LIVE:
+                await self._reclassify(change, order, suggestion.repair_class)
+            return await load_case(session, case_id, now)
+
     async def _apply(
         self, change: CaseChange, order: m.RepairOrder, values: dict[str, object]
     ) -> None:
@@ -149,6 +177,9 @@ class WorkOrders(Repository):
         """The agent's word on urgency; the deadlines are counted again from the call."""
         change.set(order, "repair-order", "class_confirmed_by", change.by)
         change.set(order, "repair-order", "class_confirmed_at", change.at)
+        await self._reclassify(change, order, wanted)
+
+    async def _reclassify(self, change: CaseChange, order: m.RepairOrder, wanted: str) -> None:
         if change.set(order, "repair-order", "repair_class", wanted):
             await change.cancel([Rule.ON_SITE, Rule.FIXED])
             specs = repair_deadlines(self.rules, wanted, order.reported_at)

@@ -258,6 +258,8 @@ class AccessConfig:
     """
 
     reviewer_token: str | None = field(default=None, repr=False)
+    # Agents and supervisors: cases, residents and their phones (HOTLINE_STAFF_TOKEN).
+    staff_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HOTLINE_VOSK_MODEL": ("transcription", "model"),
     "HOTLINE_VOSK_LANGUAGE": ("transcription", "language"),
     "HOTLINE_REVIEWER_TOKEN": ("access", "reviewer_token"),
+    "HOTLINE_STAFF_TOKEN": ("access", "staff_token"),
 }
 
 
@@ -408,8 +411,10 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     rec, tr, acc = table("recording"), table("transcription"), table("access")
     ru = table("rules")
     token = acc.text("reviewer_token", "", nonempty=False).strip() or None
-    if token is not None and len(token) < 16:
-        raise acc.fail("reviewer_token", "must be at least 16 characters (a long random string)")
+    staff_token = acc.text("staff_token", "", nonempty=False).strip() or None
+    for key, value in (("reviewer_token", token), ("staff_token", staff_token)):
+        if value is not None and len(value) < 16:
+            raise acc.fail(key, "must be at least 16 characters (a long random string)")
     defaults = Config()
     timezone = c.text("timezone", defaults.company.timezone)
     try:
@@ -539,7 +544,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         ),
     )
     config = dataclasses.replace(
-        config, access=AccessConfig(reviewer_token=token), rules=_rules(ru)
+        config,
+        access=AccessConfig(reviewer_token=token, staff_token=staff_token),
+        rules=_rules(ru),
     )
     for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr, acc, ru):
         reader.done()

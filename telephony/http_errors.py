@@ -8,13 +8,16 @@ down, so a console can show the reason instead of a stack trace.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
+from crm.case_store import StaleVersion
+from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound, StorageError
+from crm.rules import IllegalTransition as IllegalCaseTransition
 from telephony.exceptions import IllegalTransition
 
 log = logging.getLogger(__name__)
@@ -29,8 +32,15 @@ def answer_errors(handler: Handler) -> Handler:
             return await handler(request)
         except InvalidInput as err:
             return error(400, "invalid-input", str(err), field=err.field, reason=err.reason)
+        except InvalidQuery as err:
+            return error(400, "invalid-query", str(err), field=err.field, reason=err.reason)
         except IllegalTransition as err:
             return error(409, "illegal-transition", str(err), state=str(err.state))
+        except IllegalCaseTransition as err:
+            details = {"state": err.current, "wanted": err.wanted, "reason": err.reason}
+            return error(409, "illegal-transition", str(err), **details)
+        except StaleVersion as err:
+            return error(409, "stale-version", str(err), current_version=err.current)
         except Conflict as err:
             return error(409, "conflict", str(err))
         except NotFound as err:
@@ -46,6 +56,17 @@ def error(status: int, error_id: str, message: str, **details: Any) -> web.Respo
     return web.json_response(
         {"error_id": error_id, "message": message, "details": details}, status=status
     )
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400 naming the body."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("body", "must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("body", "must be a JSON object")
+    return body
 
 
 def path_id(request: web.Request) -> int:

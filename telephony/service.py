@@ -18,7 +18,10 @@ from crm.agents import AgentDirectory
 from crm.calls import CallLog
 from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
+from crm.deadlines import DeadlineBook
+from crm.desk import CrmDesk
 from crm.http import CALL_LOG
+from crm.intake import CallIntake
 from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
@@ -46,7 +49,10 @@ from telephony.appkeys import (
     TRANSCRIPTS,
 )
 from telephony.ari import AriClient, EventStream
+from telephony.case_feed import CaseFeed
+from telephony.case_http import CRM, DEADLINES, add_case_routes
 from telephony.config import Config
+from telephony.deadline_watcher import DeadlineWatcher
 from telephony.exceptions import ConfigError
 from telephony.holding import HoldingArea
 from telephony.ivr.menu import Menu, load_menu
@@ -120,7 +126,11 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
         sessions = make_sessionmaker(engine)
         call_log = CallLog(sessions)
         app[CALL_LOG] = call_log
+        crm = CrmDesk.open(sessions, clock, config.rules)
+        app[CRM] = crm
+        app[DEADLINES] = DeadlineBook(sessions)
         live = LiveEvents(clock)
+        watcher = DeadlineWatcher(app[DEADLINES], clock, live.publish)
         roster = AgentRoster(AgentDirectory(sessions), clock, live)
         messages = MessageBox(sessions)
         app[LIVE] = live
@@ -183,8 +193,21 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             if transcriber is not None:
                 await transcriber.start(warm=config.transcription.warm_start)
             app[ACD] = acd
+            feed = CaseFeed(CallIntake(sessions, crm, live.publish), transcripts, live, watcher)
+            await feed.start()
+            watcher.start()
             deps = SessionDeps(
-                config, ari, call_log, menu, prompts, holding, clock, acd, messages, recorder
+                config,
+                ari,
+                call_log,
+                menu,
+                prompts,
+                holding,
+                clock,
+                acd,
+                messages,
+                recorder,
+                on_closed=feed.call_closed,
             )
             stasis = StasisApp(deps, holding, legs)
             stream = EventStream(
@@ -224,10 +247,13 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 await fetcher.stop()
                 if transcriber is not None:
                     await transcriber.stop()
+                await feed.stop()
+                await watcher.stop()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)
     add_service_routes(app)
     add_acd_routes(app)
     add_recording_routes(app)
+    add_case_routes(app)
     return app

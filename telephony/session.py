@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +83,8 @@ class SessionDeps:
     acd: Acd
     messages: MessageBox
     recorder: CallRecorder
+    # Told the call id once its record is closed: the CRM opens or joins its case.
+    on_closed: Callable[[int], None] = lambda _call_id: None
 
 
 @dataclass(frozen=True)
@@ -533,6 +535,8 @@ class CallSession:
         except Exception:
             # Left open, the record is closed by the next reconciliation.
             log.exception("could not close call record", extra={"call_id": self.call_id})
+            return
+        self.deps.on_closed(self.call_id)
 
     def _transition(self, event: CallEvent) -> None:
         self.machine.apply(event)

@@ -14,6 +14,7 @@ from aiohttp import web
 from crm.http import add_call_routes, calls_openapi_paths, calls_openapi_schemas
 from telephony.acd.openapi import acd_openapi_paths, acd_openapi_schemas
 from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
+from telephony.case_openapi import STAFF_SCHEME, case_openapi_paths, case_openapi_schemas
 from telephony.recording.openapi import (
     SECURITY_SCHEMES,
     recording_openapi_paths,
@@ -120,14 +121,16 @@ async def openapi(request: web.Request) -> web.Response:
             **calls_openapi_paths(),
             **acd_openapi_paths(),
             **recording_openapi_paths(),
+            **case_openapi_paths(),
         },
         "components": {
             "schemas": {
                 **calls_openapi_schemas(),
                 **acd_openapi_schemas(),
                 **recording_openapi_schemas(),
+                **case_openapi_schemas(),
             },
-            "securitySchemes": SECURITY_SCHEMES,
+            "securitySchemes": {**SECURITY_SCHEMES, "staff": STAFF_SCHEME},
         },
     }
     return web.json_response(doc)

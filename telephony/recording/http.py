@@ -11,39 +11,14 @@ holding the reviewer token get them, and with no token configured nobody does.
 
 from __future__ import annotations
 
-import functools
-import hmac
-
 from aiohttp import web
 
 from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingStatus
-from telephony.appkeys import CONFIG, RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
-from telephony.http_errors import Handler, answer_errors, error, path_id
+from telephony.access import reviewers_only
+from telephony.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
+from telephony.http_errors import answer_errors, error, path_id
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
-
-
-def reviewers_only(handler: Handler) -> Handler:
-    @functools.wraps(handler)
-    async def checked(request: web.Request) -> web.StreamResponse:
-        token = request.app[CONFIG].access.reviewer_token
-        if token is None:
-            return error(
-                403,
-                "closed",
-                "recordings and transcripts are closed: no reviewer token is configured "
-                "(set HOTLINE_REVIEWER_TOKEN)",
-            )
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            response = error(
-                401, "unauthorised", "recordings and transcripts need the reviewer token"
-            )
-            response.headers["WWW-Authenticate"] = 'Bearer realm="hotline recordings"'
-            return response
-        return await handler(request)
-
-    return checked
 
 
 def add_recording_routes(app: web.Application) -> None:

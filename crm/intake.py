@@ -1,0 +1,279 @@
+"""From call to case: every call that ends opens a case or joins the caller's open one.
+
+What the call was about comes from where it went (the queue, the IVR's urgent/general
+choice for repairs, a message left, a call-back asked for) and who called from the
+directory (an unknown number becomes a contact to complete; a number several residents
+share leaves the choice to the agent). The agent who answered owns the case
+(首问负责制). A call nobody answered still gets its reply: a call-back owed within the
+inquiry reply time. Minutes later, when the transcript is ready, its words are read for
+urgent repairs (crm.rules).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm import models as m
+from crm.case_records import CaseRecord
+from crm.cases import NewRepair
+from crm.desk import CrmDesk
+from crm.exceptions import NotFound
+from crm.phones import normalise_phone
+from crm.repository import Repository
+from crm.rules import CallBackReason, CallBackStatus, Kind, Outcome
+from crm.uncancellable import uncancellable
+
+log = logging.getLogger(__name__)
+
+# Queue name → kind of case; any other queue (e.g. operator, 人工服务) is an inquiry with
+# the queue's name as subtype.
+QUEUE_KINDS = {
+    "inquiry": Kind.INQUIRY,
+    "repair": Kind.REPAIR,
+    "complaint": Kind.COMPLAINT,
+    "emergency": Kind.EMERGENCY,
+}
+SYSTEM = "system"
+
+Publish = Callable[..., None]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    call_id: int
+    number: str | None  # as the caller id came
+    phone: str | None  # the same, if it is a number we can call back (digits)
+    direction: str
+    started_at: datetime
+    queue: str | None
+    tag: str | None  # the IVR's urgent / general for a repair
+    agent_id: int | None  # who answered
+    message_id: int | None
+    queue_callback: tuple[int, datetime] | None  # id, expires_at
+
+
+class CallIntake(Repository):
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], desk: CrmDesk, publish: Publish
+    ) -> None:
+        super().__init__(sessions)
+        self.desk = desk
+        self.publish = publish
+
+    @uncancellable
+    async def facts(self, call_id: int) -> CallFacts:
+        async with self._transaction("call facts") as session:
+            call = await session.get(m.Call, call_id)
+            if call is None:
+                raise NotFound("call", call_id)
+            entries = (
+                await session.scalars(
+                    select(m.QueueEntry)
+                    .where(m.QueueEntry.call_id == call_id)
+                    .order_by(m.QueueEntry.id)
+                )
+            ).all()
+            message = await session.scalar(
+                select(m.Message.id)
+                .where(m.Message.call_id == call_id)
+                .order_by(m.Message.id.desc())
+            )
+            callback = (
+                await session.execute(
+                    select(m.QueueCallback.id, m.QueueCallback.expires_at)
+                    .where(m.QueueCallback.call_id == call_id)
+                    .order_by(m.QueueCallback.id.desc())
+                )
+            ).first()
+        answered = [e for e in entries if e.agent_id is not None and e.answered_at is not None]
+        last = entries[-1] if entries else None
+        return CallFacts(
+            call_id=call_id,
+            number=call.caller_number,
+            phone=normalise_phone(call.caller_number) if call.caller_number else None,
+            direction=call.direction,
+            started_at=call.started_at,
+            queue=last.queue if last is not None else call.queue,
+            tag=last.tag if last is not None else None,
+            agent_id=answered[-1].agent_id if answered else None,
+            message_id=message,
+            queue_callback=(callback[0], callback[1]) if callback is not None else None,
+        )
+
+    async def call_ended(self, call_id: int) -> CaseRecord | None:
+        """The case of a finished inbound call (opened or joined); None for outbound calls."""
+        facts = await self.facts(call_id)
+        if facts.direction != "in":
+            return None  # a call-back dialled from a case is linked by whoever dialled it
+        already = await self._case_of(call_id)
+        if already is not None:
+            return await self.desk.cases.get(already)  # reconciled twice: nothing new
+        kind, subtype = self._kind(facts)
+        resident_id, note = await self._resident(facts.phone)
+        live = await self.desk.cases.live_case_for(
+            kind=kind, resident_id=resident_id, phone=facts.phone
+        )
+        if live is not None:
+            case = await self.desk.cases.attach_call(live.id, call_id, role="follow-up")
+        else:
+            case = await self._open(facts, kind, subtype, resident_id)
+            if note:
+                case = await self.desk.cases.note(
+                    case.id, version=case.version, by=SYSTEM, text=note
+                )
+        case = await self._owed_reply(facts, case)
+        if facts.message_id is not None:
+            await self._file_message(facts.message_id, case.id)
+        self.publish(
+            "case-opened" if live is None else "case-call",
+            case_id=case.id,
+            case_kind=case.kind,
+            call_id=call_id,
+            owner_agent_id=case.owner_agent_id,
+            emergency=case.kind == Kind.EMERGENCY,
+        )
+        return case
+
+    async def transcript_ready(self, call_id: int, texts: tuple[str, ...]) -> None:
+        """Read the words for urgent repairs; only unconfirmed classes follow them."""
+        case_id = await self._case_of(call_id)
+        if case_id is None:
+            return
+        facts = await self.facts(call_id)
+        changed = await self.desk.orders.resuggest(case_id, ivr_tag=facts.tag, texts=texts)
+        if changed is not None and changed.repair is not None:
+            self.publish(
+                "repair-class-suggested",
+                case_id=case_id,
+                repair_class=changed.repair.repair_class,
+                because=changed.repair.suggested_because,
+            )
+
+    async def queue_callback_done(self, queue_callback_id: int, outcome: str) -> None:
+        """The ACD's try at a queued call-back, onto the case's call-back (by the system)."""
+        async with self._transaction("find case call-back") as session:
+            callback_id = await session.scalar(
+                select(m.CaseCallBack.id).where(
+                    m.CaseCallBack.queue_callback_id == queue_callback_id,
+                    m.CaseCallBack.status == CallBackStatus.DUE,
+                )
+            )
+        if callback_id is None:
+            return
+        mapped = outcome if outcome in Outcome.ALL else Outcome.FAILED
+        await self.desk.callbacks.record_attempt(
+            callback_id, version=None, by=SYSTEM, outcome=mapped, remarks="queued call-back (ACD)"
+        )
+
+    @uncancellable
+    async def calls_without_case(self, since: datetime) -> list[int]:
+        """Inbound calls ended since ``since`` that no case holds: made up for at start."""
+        linked = select(m.CaseCall.call_id)
+        query = (
+            select(m.Call.id)
+            .where(
+                m.Call.direction == "in",
+                m.Call.ended_at.is_not(None),
+                m.Call.started_at >= since,
+                m.Call.id.not_in(linked),
+            )
+            .order_by(m.Call.id)
+        )
+        async with self._transaction("calls without case") as session:
+            return list((await session.scalars(query)).all())
+
+    # -- helpers ------------------------------------------------------------------------
+    def _kind(self, facts: CallFacts) -> tuple[str, str | None]:
+        if facts.message_id is not None and facts.agent_id is None:
+            return Kind.MESSAGE, facts.queue
+        if facts.queue is None:
+            return Kind.INQUIRY, "ivr"  # ended in the menu, before choosing
+        kind = QUEUE_KINDS.get(facts.queue)
+        return (kind, None) if kind is not None else (Kind.INQUIRY, facts.queue)
+
+    async def _resident(self, number: str | None) -> tuple[int | None, str | None]:
+        if not number:
+            return None, None
+        found = await self.desk.residents.find_by_phone(number)
+        if len(found) > 1:
+            names = ", ".join(
+                f"{r.id} {r.name or '?'} {r.building or ''}-{r.room or ''}" for r in found
+            )
+            return None, f"number shared by residents {names}: the agent picks the resident"
+        if found:
+            return found[0].id, None
+        contact = await self.desk.residents.contact_for(number, at=self.desk.clock.now())
+        return contact.id, None
+
+    async def _open(
+        self, facts: CallFacts, kind: str, subtype: str | None, resident_id: int | None
+    ) -> CaseRecord:
+        building = room = None
+        if resident_id is not None:
+            resident = await self.desk.residents.get(resident_id)
+            building, room = resident.building, resident.room
+        label = Kind.LABELS[kind]
+        summary = f"{label}来电" if facts.agent_id is not None else f"{label}来电（未接通）"
+        return await self.desk.cases.open(
+            kind=kind,
+            channel="phone",
+            summary=summary,
+            by=SYSTEM,
+            subtype=subtype,
+            owner_agent_id=facts.agent_id,
+            resident_id=resident_id,
+            phone=facts.phone,
+            building=building,
+            room=room,
+            call_id=facts.call_id,
+            repair=NewRepair(ivr_tag=facts.tag) if kind == Kind.REPAIR else None,
+            at=facts.started_at,
+        )
+
+    async def _owed_reply(self, facts: CallFacts, case: CaseRecord) -> CaseRecord:
+        """Nobody answered: the resident asked for a call-back, or is owed one anyway."""
+        if facts.agent_id is not None or case.phone is None:
+            return case
+        now = self.desk.clock.now()
+        if facts.queue_callback is not None:
+            callback_id, expires_at = facts.queue_callback
+            due = max(expires_at, now + timedelta(minutes=1))
+            reason = CallBackReason.QUEUED
+        elif facts.message_id is None:
+            callback_id = None
+            due = now + timedelta(minutes=self.desk.rules.inquiry_reply_min)
+            reason = CallBackReason.PROMISED_REPLY
+        else:
+            return case  # a message is its own to-do (delivered, then replied)
+        if any(c.status == CallBackStatus.DUE for c in case.callbacks):
+            return case
+        return await self.desk.callbacks.promise(
+            case.id,
+            version=None,
+            by=SYSTEM,
+            due_at=due,
+            reason=reason,
+            queue_callback_id=callback_id,
+        )
+
+    async def _file_message(self, message_id: int, case_id: int) -> None:
+        async with self._transaction("file message") as session:
+            await session.execute(
+                update(m.Message).where(m.Message.id == message_id).values(case_id=case_id)
+            )
+
+    async def _case_of(self, call_id: int) -> int | None:
+        async with self._transaction("case of call") as session:
+            found: Any = await session.scalar(
+                select(m.CaseCall.case_id)
+                .where(m.CaseCall.call_id == call_id)
+                .order_by(m.CaseCall.id)
+            )
+        return int(found) if found is not None else None
