@@ -47,6 +47,7 @@ class CallRecord:
 
     id: int
     channel_id: str
+    direction: str  # in: the resident called; out: we called them back
     caller_number: str | None
     caller_name: str | None
     dialled_number: str | None
@@ -79,8 +80,12 @@ class CallLog(Repository):
         caller_name: str | None,
         dialled_number: str | None,
         started_at: datetime,
+        direction: str = "in",
     ) -> int:
         """Record a new call and return its id, or the id already recorded for the channel.
+
+        ``direction`` "out" is a call we placed (a case call-back, 回访): its
+        ``caller_number`` is the resident we called.
 
         Idempotent so the service can re-adopt live channels after reconnecting to
         Asterisk without knowing which ones it had already recorded. The insert is tried
@@ -96,6 +101,7 @@ class CallLog(Repository):
                 caller_name=caller_name or None,
                 dialled_number=dialled_number or None,
                 started_at=started_at,
+                direction=direction,
                 greeting_played=False,
                 state=INITIAL_STATE,
             )
@@ -310,6 +316,7 @@ def _record(call: Call) -> CallRecord:
     return CallRecord(
         id=call.id,
         channel_id=call.channel_id,
+        direction=call.direction,
         caller_number=call.caller_number,
         caller_name=call.caller_name,
         dialled_number=call.dialled_number,

@@ -250,6 +250,11 @@ def calls_openapi_schemas() -> dict[str, Any]:
             "One inbound call, from channel creation to hang-up.",
             id=_field(int_, "Call id."),
             channel_id=_field(text, "Asterisk channel id."),
+            direction=_field(
+                text,
+                "in: the resident called; out: we called them back (回访).",
+                enum=["in", "out"],
+            ),
             caller_number=_field(optional_text, "Caller id number; null when absent."),
             caller_name=_field(optional_text, "Caller id name; null when absent."),
             dialled_number=_field(optional_text, "Number the caller dialled (the hotline)."),

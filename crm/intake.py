@@ -131,14 +131,17 @@ class CallIntake(Repository):
         case = await self._owed_reply(facts, case)
         if facts.message_id is not None:
             await self._file_message(facts.message_id, case.id)
-        self.publish(
-            "case-opened" if live is None else "case-call",
-            case_id=case.id,
-            case_kind=case.kind,
-            call_id=call_id,
-            owner_agent_id=case.owner_agent_id,
-            emergency=case.kind == Kind.EMERGENCY,
-        )
+        payload = {
+            "case_id": case.id,
+            "case_kind": case.kind,
+            "call_id": call_id,
+            "owner_agent_id": case.owner_agent_id,
+            "emergency": case.kind == Kind.EMERGENCY,
+        }
+        if live is None:
+            self.publish("case-opened", **payload)
+        else:
+            self.publish("case-call", **payload)
         return case
 
     async def transcript_ready(self, call_id: int, texts: tuple[str, ...]) -> None:

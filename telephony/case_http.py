@@ -22,10 +22,12 @@ from crm.desk import CrmDesk
 from crm.exceptions import InvalidInput, InvalidQuery
 from crm.rules import Kind
 from telephony.access import staff_only
+from telephony.acd.case_dialler import CaseDialler
 from telephony.http_errors import answer_errors, json_body, path_id
 
 CRM: web.AppKey[CrmDesk] = web.AppKey("crm", CrmDesk)
 DEADLINES: web.AppKey[DeadlineBook] = web.AppKey("deadlines", DeadlineBook)
+DIALLER: web.AppKey[CaseDialler] = web.AppKey("case_dialler", CaseDialler)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -50,6 +52,7 @@ def add_case_routes(app: web.Application) -> None:
     r.add_get("/api/case-callbacks/{id}", _get_callback)
     r.add_post("/api/case-callbacks/{id}/attempts", _callback_attempt)
     r.add_get("/api/deadlines", _deadlines)
+    r.add_post("/api/case-callbacks/{id}/dial", _dial)
 
 
 def _case(record: CaseRecord, status: int = 200) -> web.Response:
@@ -407,4 +410,25 @@ async def _deadlines(request: web.Request) -> web.StreamResponse:
     )
     return web.json_response(
         {"items": [i.to_json() for i in items], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@staff_only
+@answer_errors
+async def _dial(request: web.Request) -> web.StreamResponse:
+    """The agent's phone rings first, then the resident's; 202 while that happens."""
+    body = await json_body(request)
+    agent_id = _optional_id(body, "agent_id")
+    if agent_id is None:
+        raise InvalidInput("agent_id", "is required: whose softphone rings first")
+    by = v.actor("by", body.get("by"))
+    dialling = await request.app[DIALLER].dial(path_id(request), agent_id=agent_id, by=by)
+    return web.json_response(
+        {
+            "callback_id": dialling.callback_id,
+            "case_id": dialling.case_id,
+            "call_id": dialling.call_id,
+            "agent_id": dialling.agent_id,
+        },
+        status=202,
     )

@@ -412,6 +412,20 @@ def case_openapi_schemas() -> dict[str, Any]:
         "required": ["by", "version"],
         "properties": {**change, "due_at": _field("string", "When.", format="date-time")},
     }
+    schemas["CallBackDial"] = _object(
+        "Who dials: the agent must be ready; their phone rings first.",
+        agent_id=_field("integer", "The agent whose softphone rings."),
+        by=change["by"],
+    )
+    schemas["CallBackDialling"] = _object(
+        "A call-back being dialled. Its call is linked to the case, recorded and "
+        "transcribed; a try that does not reach the resident is recorded by itself, a "
+        "reached one waits for the agent's POST .../attempts with this call_id.",
+        callback_id=_field("integer", "The call-back."),
+        case_id=_field("integer", "Its case."),
+        call_id=_field("integer", "The outbound call (GET /api/calls/{id})."),
+        agent_id=_field("integer", "The agent rung first."),
+    )
     schemas["CallBackAttemptRequest"] = {
         "type": "object",
         "description": "One try: reached needs satisfaction for a satisfaction call-back.",
@@ -601,6 +615,16 @@ def case_openapi_paths() -> dict[str, Any]:
                 "One call-back with its tries",
                 _json_response("The call-back.", "CallBackRecord"),
                 params=[_id_param("Call-back id.")],
+            )
+        },
+        "/api/case-callbacks/{id}/dial": {
+            "post": op(
+                "dialCallBack",
+                "Dial the call-back: the agent's softphone first, then the resident",
+                _json_response("Dialling started (the outbound call's id).", "CallBackDialling"),
+                body="CallBackDial",
+                params=[_id_param("Call-back id.")],
+                status="202",
             )
         },
         "/api/deadlines": {

@@ -28,6 +28,7 @@ from crm.queue_facts import QueueFacts
 from crm.recordings import RecordingLog
 from crm.transcripts import TranscriptBook
 from telephony.acd.announcements import announcement_texts, callback_texts
+from telephony.acd.case_dialler import CaseDialler
 from telephony.acd.dispatcher import Acd
 from telephony.acd.http import add_acd_routes
 from telephony.acd.legs import OutboundLegs
@@ -50,7 +51,7 @@ from telephony.appkeys import (
 )
 from telephony.ari import AriClient, EventStream
 from telephony.case_feed import CaseFeed
-from telephony.case_http import CRM, DEADLINES, add_case_routes
+from telephony.case_http import CRM, DEADLINES, DIALLER, add_case_routes
 from telephony.config import Config
 from telephony.deadline_watcher import DeadlineWatcher
 from telephony.exceptions import ConfigError
@@ -64,6 +65,7 @@ from telephony.recording.recorder import CallRecorder
 from telephony.recording.store import RecordingStore
 from telephony.recording.transcriber import Transcriber
 from telephony.recording.vosk_model import ModelInfo, inspect_model
+from telephony.resident_http import add_resident_routes
 from telephony.session import SessionDeps
 from telephony.stasis import StasisApp
 from telephony.web import add_service_routes
@@ -193,6 +195,8 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             if transcriber is not None:
                 await transcriber.start(warm=config.transcription.warm_start)
             app[ACD] = acd
+            dialler = CaseDialler(config, ari, legs, roster, call_log, recorder, crm, live)
+            app[DIALLER] = dialler
             feed = CaseFeed(CallIntake(sessions, crm, live.publish), transcripts, live, watcher)
             await feed.start()
             watcher.start()
@@ -247,6 +251,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                 await fetcher.stop()
                 if transcriber is not None:
                     await transcriber.stop()
+                await dialler.stop()
                 await feed.stop()
                 await watcher.stop()
         await engine.dispose()
@@ -256,4 +261,5 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
     add_acd_routes(app)
     add_recording_routes(app)
     add_case_routes(app)
+    add_resident_routes(app)
     return app

@@ -20,6 +20,7 @@ from aiohttp import hdrs, web
 from aiohttp.test_utils import make_mocked_request
 
 from crm.agents import StateChangeRecord
+from crm.deadlines import Moment
 from crm.messages import MessageRecord
 from crm.queue_callbacks import AttemptRecord, CallbackRecord
 from crm.recordings import RecordingRecord
@@ -192,9 +193,11 @@ async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
 
 def test_every_live_event_type_is_documented() -> None:
     """Each kind the code publishes (plus the snapshot on connect) has a LiveEvent variant."""
-    published = {"snapshot"}
-    for source in (ROOT / "telephony").rglob("*.py"):
-        published |= set(re.findall(r"publish\(\s*\"([a-z-]+)\"", source.read_text()))
+    published = {"snapshot", Moment.NEAR, Moment.PASSED}  # the watcher's, by constant
+    for package in ("telephony", "crm"):
+        for source in (ROOT / package).rglob("*.py"):
+            text = source.read_text()
+            published |= set(re.findall(r"publish\(\s*\"([a-z-]+)\"", text))
     live = acd_openapi_schemas()["LiveEvent"]
     assert set(live["discriminator"]["mapping"]) == published
     schemas = acd_openapi_schemas()

@@ -95,9 +95,14 @@ class OutboundLegs:
         ring_timeout_s: float,
         caller_id: str | None,
         purpose: str,
+        channel_id: str | None = None,
     ) -> Leg:
-        """Originate a leg; a failed originate gives a leg that has already ended."""
-        leg = Leg(f"{prefix}{uuid.uuid4().hex[:16]}")
+        """Originate a leg; a failed originate gives a leg that has already ended.
+
+        ``channel_id`` (with the prefix) when the caller needs it before dialling, e.g.
+        for the call record of a case call-back.
+        """
+        leg = Leg(channel_id or f"{prefix}{uuid.uuid4().hex[:16]}")
         self.legs[leg.channel_id] = leg
         leg.ended.add_done_callback(lambda _f: self.legs.pop(leg.channel_id, None))
         try:

@@ -55,6 +55,14 @@ LIVE_EVENTS = {
     "transcript-running": "LiveTranscriptRunningEvent",
     "transcript-ready": "LiveTranscriptReadyEvent",
     "transcript-failed": "LiveTranscriptFailedEvent",
+    "case-opened": "LiveCaseOpenedEvent",
+    "case-call": "LiveCaseCallEvent",
+    "repair-class-suggested": "LiveRepairClassSuggestedEvent",
+    "deadline-near": "LiveDeadlineNearEvent",
+    "deadline-passed": "LiveDeadlinePassedEvent",
+    "case-callback-dialling": "LiveCaseCallBackDiallingEvent",
+    "case-callback-connected": "LiveCaseCallBackConnectedEvent",
+    "case-callback-ended": "LiveCaseCallBackEndedEvent",
 }
 
 AGENT_STATE_MACHINE = (
@@ -693,6 +701,64 @@ def _live_schemas() -> dict[str, Any]:
             retry=_field("boolean", "Whether it will be tried again."),
         ),
     }
+    case_call = {
+        "case_id": _field(int_, "The case."),
+        "case_kind": _field(text, "Its kind (emergency cases are flagged for supervisors)."),
+        "call_id": _field(int_, "The call."),
+        "owner_agent_id": _field([int_, "null"], "Who follows it up."),
+        "emergency": _field("boolean", "An emergency: show it at once."),
+    }
+    schemas["LiveCaseOpenedEvent"] = event(
+        "case-opened", "A call ended and opened a case.", **case_call
+    )
+    schemas["LiveCaseCallEvent"] = event(
+        "case-call", "A call ended and joined the caller's open case.", **case_call
+    )
+    schemas["LiveRepairClassSuggestedEvent"] = event(
+        "repair-class-suggested",
+        "The transcript changed a repair's suggested class (unconfirmed: it follows).",
+        case_id=_field(int_, "The case."),
+        repair_class=_field(text, "urgent or general.", enum=["urgent", "general"]),
+        because=_field(text, "Why, e.g. 'words: 电梯'."),
+    )
+    deadline = {
+        "case_id": _field(int_, "The case."),
+        "deadline_id": _field(int_, "The deadline."),
+        "rule": _field(text, "Which rule (on-site, fixed, reply, price-review, …)."),
+        "label": _field(text, "The rule as staff say it (急修到场, 咨询回复 …)."),
+        "due_at": _field(text, "The last moment in time.", format="date-time"),
+        "case_kind": _field(text, "The case's kind."),
+        "case_summary": _field(text, "The case's summary."),
+        "owner_agent_id": _field([int_, "null"], "Who follows it up."),
+    }
+    schemas["LiveDeadlineNearEvent"] = event(
+        "deadline-near", "A deadline is near (rules.warn_fraction of its time left).", **deadline
+    )
+    schemas["LiveDeadlinePassedEvent"] = event(
+        "deadline-passed", "A deadline passed unmet: the case is overdue.", **deadline
+    )
+    dialling = {
+        "callback_id": _field(int_, "The case call-back."),
+        "case_id": _field(int_, "Its case."),
+        "call_id": _field(int_, "The outbound call."),
+        "agent_id": _field(int_, "The agent, rung first."),
+    }
+    schemas["LiveCaseCallBackDiallingEvent"] = event(
+        "case-callback-dialling", "A call-back is being dialled: the agent first.", **dialling
+    )
+    schemas["LiveCaseCallBackConnectedEvent"] = event(
+        "case-callback-connected", "The resident answered the call-back.", **dialling
+    )
+    schemas["LiveCaseCallBackEndedEvent"] = event(
+        "case-callback-ended",
+        "The call-back call ended; a reached resident's answer waits for the agent.",
+        reason=_field(
+            text,
+            "How it ended.",
+            enum=["agent-no-answer", "not-reached", "talked", "agent-hung-up-first"],
+        ),
+        **dialling,
+    )
     schemas["LiveEvent"] = {
         "description": "Any message the /api/live websocket sends, by its type.",
         "oneOf": [_ref(name) for name in LIVE_EVENTS.values()],
