@@ -12,7 +12,7 @@ urgent repairs (crm.rules).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,11 +61,16 @@ class CallFacts:
 
 class CallIntake(Repository):
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], desk: CrmDesk, publish: Publish
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        desk: CrmDesk,
+        publish: Publish,
+        departments: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(sessions)
         self.desk = desk
         self.publish = publish
+        self.departments = departments or {}  # queue → who its messages are for (label)
 
     @uncancellable
     async def facts(self, call_id: int) -> CallFacts:
@@ -130,7 +135,7 @@ class CallIntake(Repository):
                 )
         case = await self._owed_reply(facts, case)
         if facts.message_id is not None:
-            await self._file_message(facts.message_id, case.id)
+            await self._file_message(facts.message_id, case.id, facts.queue)
         payload = {
             "case_id": case.id,
             "case_kind": case.kind,
@@ -266,10 +271,14 @@ class CallIntake(Repository):
             queue_callback_id=callback_id,
         )
 
-    async def _file_message(self, message_id: int, case_id: int) -> None:
+    async def _file_message(self, message_id: int, case_id: int, queue: str | None) -> None:
+        """Filed under its case, for the department of the queue it was left in."""
+        for_whom = self.departments.get(queue or "", queue)
         async with self._transaction("file message") as session:
             await session.execute(
-                update(m.Message).where(m.Message.id == message_id).values(case_id=case_id)
+                update(m.Message)
+                .where(m.Message.id == message_id)
+                .values(case_id=case_id, for_whom=for_whom)
             )
 
     async def _case_of(self, call_id: int) -> int | None:

@@ -1,7 +1,9 @@
 """Messages (留言) callers leave, tracked until someone handles them (转告).
 
 A message is stored the moment the recording stops, linked to its call, and stays
-"unhandled" on the supervisor's list until a person marks it handled with a note.
+"unhandled" on the supervisor's list until a person marks it handled (passed on, 转告)
+with a note. When the call ends it is filed under a message case, addressed to the
+queue's department, so it is tracked with the rest of the resident's matters.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class MessageRecord:
     handled_at: datetime | None
     handled_by: str | None
     note: str | None
+    for_whom: str | None
+    case_id: int | None
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -147,6 +151,8 @@ class MessageBox(Repository):
                 handled_at=m.handled_at,
                 handled_by=m.handled_by,
                 note=m.note,
+                for_whom=m.for_whom,
+                case_id=m.case_id,
             )
             for m in rows
         ], total or 0

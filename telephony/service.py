@@ -197,7 +197,9 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             app[ACD] = acd
             dialler = CaseDialler(config, ari, legs, roster, call_log, recorder, crm, live)
             app[DIALLER] = dialler
-            feed = CaseFeed(CallIntake(sessions, crm, live.publish), transcripts, live, watcher)
+            departments = {name: q.label for name, q in config.queues.items()}
+            intake = CallIntake(sessions, crm, live.publish, departments)
+            feed = CaseFeed(intake, transcripts, live, watcher)
             await feed.start()
             watcher.start()
             deps = SessionDeps(

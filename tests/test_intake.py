@@ -105,7 +105,12 @@ async def desk(db_url: str) -> AsyncIterator[Desk]:
     yield Desk(
         clock,
         crm,
-        CallIntake(sessions, crm, lambda kind, **data: published.append((kind, data))),
+        CallIntake(
+            sessions,
+            crm,
+            lambda kind, **data: published.append((kind, data)),
+            {"complaint": "投诉"},
+        ),
         CallLog(sessions),
         QueueFacts(sessions),
         MessageBox(sessions),
@@ -218,17 +223,8 @@ async def test_queued_call_backs_and_messages_become_case_work(desk: Desk) -> No
     message_case = await desk.intake.call_ended(left)
     assert message_case is not None
     assert (message_case.kind, message_case.subtype) == (Kind.MESSAGE, "complaint")
-    filed, _ = await desk.messages.list(call_id=left)
-    assert [m.id for m in filed]  # the message is there …
-    from sqlalchemy import select
-
-    from crm import models as m
-
-    async with desk.calls._sessions() as session:
-        case_of_message = await session.scalar(
-            select(m.Message.case_id).where(m.Message.call_id == left)
-        )
-    assert case_of_message == message_case.id  # … and filed under its case
+    (filed,), _ = await desk.messages.list(call_id=left)
+    assert (filed.case_id, filed.for_whom) == (message_case.id, "投诉")
 
 
 async def test_the_transcript_suggests_urgent_until_the_agent_decides(desk: Desk) -> None:

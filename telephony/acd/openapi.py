@@ -536,6 +536,8 @@ def acd_openapi_schemas() -> dict[str, Any]:
             ),
             handled_by=_field(optional_text, "Who handled it."),
             note=_field(optional_text, "What was done about it."),
+            for_whom=_field(optional_text, "Whom it is for: the department of its queue."),
+            case_id=_field([int_, "null"], "The case it is filed under (GET /api/cases/{id})."),
         ),
         "MessagePage": _object(
             "One page of messages, newest first.",
