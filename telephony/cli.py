@@ -155,9 +155,47 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
                 print("no closed call record found for this call", file=sys.stderr)
                 return 1
             print(json.dumps(record, ensure_ascii=False, indent=2))
+            token = config.access.staff_token or config.access.reviewer_token
+            await _print_case(http, args.api, record["id"], token)
             if record.get("answered_at") and record.get("queue"):
                 await _print_transcript(http, args.api, record["id"], config.access.reviewer_token)
     return 0
+
+
+async def _print_case(
+    http: aiohttp.ClientSession, api: str, call_id: int, token: str | None
+) -> None:
+    """The case the call opened or joined, as the agent sees it: owner, deadlines, urgency."""
+    if token is None:
+        print("case: set HOTLINE_STAFF_TOKEN to see it")
+        return
+    auth = {"Authorization": f"Bearer {token}"}
+    for _ in range(100):  # the case is made just after the call record closes
+        async with http.get(f"{api}/api/cases", params={"limit": "20"}, headers=auth) as resp:
+            found = [
+                c
+                for c in (await resp.json())["items"]
+                if call_id in [link["call_id"] for link in c["calls"]]
+            ]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        print(f"case: none found for call {call_id}")
+        return
+    case = found[0]
+    print(
+        f"case {case['id']}: {case['kind_label']} ({case['kind']}) {case['status']}, "
+        f"owner agent {case['owner_agent_id']}, resident {case['resident_id']}, "
+        f"{case['summary']}"
+    )
+    if case["repair"]:
+        r = case["repair"]
+        print(f"  work order: {r['repair_class']} (suggested: {r['suggested_because']})")
+    for d in case["deadlines"]:
+        print(f"  deadline {d['label']} ({d['rule']}) due {d['due_at']}")
+    for c in case["callbacks"]:
+        print(f"  call-back ({c['reason']}) due {c['due_at']}")
 
 
 async def _print_transcript(
