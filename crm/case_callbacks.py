@@ -13,16 +13,13 @@ import builtins
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import models as m
 from crm import validation as v
 from crm.case_records import CallBackRecord, CaseRecord, load_callbacks, load_case
 from crm.case_status import add_callback, complaint_of, record_step, reopen
-from crm.case_store import CaseChange, begin_change
-from crm.clock import Clock
+from crm.case_store import CaseChange, CaseRepository, begin_change
 from crm.exceptions import InvalidInput, NotFound
-from crm.repository import Repository
 from crm.rules import (
     CallBackReason,
     CallBackStatus,
@@ -31,7 +28,6 @@ from crm.rules import (
     Outcome,
     Rule,
     Satisfaction,
-    ServiceRules,
     Status,
     Step,
     deadline_at,
@@ -41,14 +37,7 @@ from crm.uncancellable import uncancellable
 UNREACHABLE_LETTER = "tried-to-reach"
 
 
-class CallBackBook(Repository):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: ServiceRules
-    ) -> None:
-        super().__init__(sessions)
-        self.clock = clock
-        self.rules = rules
-
+class CallBackBook(CaseRepository):
     @uncancellable
     async def promise(
         self,

@@ -15,12 +15,25 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import models as m
 from crm import validation as v
+from crm.clock import Clock
 from crm.exceptions import Conflict, InvalidInput, NotFound
-from crm.rules import DeadlineSpec
+from crm.repository import Repository
+from crm.rules import DeadlineSpec, ServiceRules
+
+
+class CaseRepository(Repository):
+    """A book of case work: the same database, clock and rules for all of them."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: ServiceRules
+    ) -> None:
+        super().__init__(sessions)
+        self.clock = clock
+        self.rules = rules
 
 
 class StaleVersion(Conflict):

@@ -14,23 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import models as m
 from crm import validation as v
 from crm.case_records import AuditRecord, CaseRecord, load_case, load_cases
 from crm.case_status import reopen, transition
-from crm.case_store import CaseChange, begin_change, find_room
-from crm.clock import Clock
+from crm.case_store import CaseChange, CaseRepository, begin_change, find_room
 from crm.exceptions import InvalidInput, InvalidQuery, NotFound
-from crm.repository import Repository
 from crm.rules import (
     Channel,
     IllegalTransition,
     Kind,
     RepairClass,
     Rule,
-    ServiceRules,
     Status,
     Step,
     deadline,
@@ -75,14 +72,7 @@ class CaseQuery:
     offset: int = 0
 
 
-class CaseBook(Repository):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: ServiceRules
-    ) -> None:
-        super().__init__(sessions)
-        self.clock = clock
-        self.rules = rules
-
+class CaseBook(CaseRepository):
     # -- opening ------------------------------------------------------------------------
     @uncancellable
     async def open(

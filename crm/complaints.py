@@ -8,21 +8,16 @@ findings, 定责 who is responsible, 总结 causes and prevention. 处理 resolv
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from crm import validation as v
 from crm.case_records import CaseRecord, load_case
 from crm.case_status import complaint_of, record_step, transition
-from crm.case_store import begin_change
-from crm.clock import Clock
+from crm.case_store import CaseRepository, begin_change
 from crm.exceptions import InvalidInput
-from crm.repository import Repository
 from crm.rules import (
     SORTS,
     SUBJECTS,
     IllegalTransition,
     Nature,
-    ServiceRules,
     Status,
     Step,
     check_step,
@@ -30,14 +25,7 @@ from crm.rules import (
 from crm.uncancellable import uncancellable
 
 
-class ComplaintDesk(Repository):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: ServiceRules
-    ) -> None:
-        super().__init__(sessions)
-        self.clock = clock
-        self.rules = rules
-
+class ComplaintDesk(CaseRepository):
     @uncancellable
     async def step(
         self,

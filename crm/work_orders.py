@@ -11,22 +11,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import models as m
 from crm import validation as v
 from crm.case_records import CaseRecord, load_case
 from crm.case_status import order_of
-from crm.case_store import CaseChange, begin_change, find_room
-from crm.clock import Clock
+from crm.case_store import CaseChange, CaseRepository, begin_change, find_room
 from crm.exceptions import InvalidInput
-from crm.repository import Repository
 from crm.rules import (
     IllegalTransition,
     RepairClass,
     Rule,
     Satisfaction,
-    ServiceRules,
     Status,
     deadline,
     repair_deadlines,
@@ -58,14 +54,7 @@ FIELDS = {
 WORK_FIELDS = ("on_site_at", "work_done", "materials", "completed_at")
 
 
-class WorkOrders(Repository):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Clock, rules: ServiceRules
-    ) -> None:
-        super().__init__(sessions)
-        self.clock = clock
-        self.rules = rules
-
+class WorkOrders(CaseRepository):
     @uncancellable
     async def update(
         self, case_id: int, *, version: int, by: object, changes: dict[str, object]
