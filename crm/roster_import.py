@@ -79,7 +79,23 @@ async def import_roster(
     """
     actor = validation.actor("by", by)
     roster = await asyncio.to_thread(read_roster, Path(path))
-    changes = await directory.apply_roster(roster.entries, by=actor, dry_run=dry_run)
+    return await _apply_roster(directory, roster, by=actor, dry_run=dry_run)
+
+
+async def import_roster_data(
+    directory: ResidentDirectory, data: bytes, *, by: str, dry_run: bool = False
+) -> ImportReport:
+    """``import_roster`` for a file's bytes that came some other way (an HTTP upload)."""
+    actor = validation.actor("by", by)
+    roster = await asyncio.to_thread(parse_roster, data)
+    return await _apply_roster(directory, roster, by=actor, dry_run=dry_run)
+
+
+async def _apply_roster(
+    directory: ResidentDirectory, roster: Roster, *, by: str, dry_run: bool = False
+) -> ImportReport:
+    """Apply a checked roster's good rows; the report also lists the rows it refused."""
+    changes = await directory.apply_roster(roster.entries, by=by, dry_run=dry_run)
     return ImportReport(
         added=changes.added,
         updated=changes.updated,

@@ -20,6 +20,7 @@ from telephony.recording.openapi import (
     recording_openapi_paths,
     recording_openapi_schemas,
 )
+from telephony.resident_openapi import resident_openapi_paths, resident_openapi_schemas
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -122,6 +123,7 @@ async def openapi(request: web.Request) -> web.Response:
             **acd_openapi_paths(),
             **recording_openapi_paths(),
             **case_openapi_paths(),
+            **resident_openapi_paths(),
         },
         "components": {
             "schemas": {
@@ -129,6 +131,7 @@ async def openapi(request: web.Request) -> web.Response:
                 **acd_openapi_schemas(),
                 **recording_openapi_schemas(),
                 **case_openapi_schemas(),
+                **resident_openapi_schemas(),
             },
             "securitySchemes": {**SECURITY_SCHEMES, "staff": STAFF_SCHEME},
         },
