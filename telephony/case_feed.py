@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
+from crm.exceptions import StorageError
 from crm.intake import CallIntake
 from crm.transcripts import TranscriptBook
 from telephony.acd.live import LiveEvents
@@ -23,6 +24,7 @@ from telephony.deadline_watcher import DeadlineWatcher
 log = logging.getLogger(__name__)
 
 SWEEP_BACK = timedelta(days=7)
+SWEEP_EVERY_S = 60.0  # calls closed by a reconciliation never pass through call_closed
 
 
 class CaseFeed:
@@ -38,28 +40,53 @@ class CaseFeed:
         self.live = live
         self.watcher = watcher
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._listener: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        # Calls whose case is being made now: the hang-up and a sweep must not both make one.
+        self._busy: set[int] = set()
 
     async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen(), name="case-feed")
-        since = self.intake.desk.clock.now() - SWEEP_BACK
-        for call_id in await self.intake.calls_without_case(since):
-            self._spawn(self._case_for(call_id))
+        await self.sweep()
+        self._loops = [
+            asyncio.create_task(self._listen(), name="case-feed"),
+            asyncio.create_task(self._sweeping(), name="case-sweep"),
+        ]
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        for loop in self._loops:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await loop
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 
     def call_closed(self, call_id: int) -> None:
         self._spawn(self._case_for(call_id))
 
+    async def sweep(self) -> int:
+        """Make the cases of ended calls that have none (restart, reconciliation, a fault)."""
+        since = self.intake.desk.clock.now() - SWEEP_BACK
+        missing = [c for c in await self.intake.calls_without_case(since) if c not in self._busy]
+        for call_id in missing:
+            self._spawn(self._case_for(call_id))
+        return len(missing)
+
     async def _case_for(self, call_id: int) -> None:
-        await self.intake.call_ended(call_id)
+        if call_id in self._busy:
+            return
+        self._busy.add(call_id)
+        try:
+            await self.intake.call_ended(call_id)
+        finally:
+            self._busy.discard(call_id)
         self.watcher.kick()
+
+    async def _sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            try:
+                await self.sweep()
+            except StorageError as err:
+                log.warning("case sweep: %s", err)
 
     async def _listen(self) -> None:
         with self.live.subscribe() as events:

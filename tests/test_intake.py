@@ -14,6 +14,7 @@ import pytest
 
 from crm.agents import AgentDirectory
 from crm.calls import CallLog
+from crm.cases import CaseQuery
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.deadlines import DeadlineBook, Moment
 from crm.desk import CrmDesk
@@ -322,3 +323,27 @@ async def test_the_watcher_loop_runs_on_its_own_and_stops(desk: Desk) -> None:
     finally:
         await watcher.stop()
     assert sorted(seen) == [Moment.NEAR, Moment.PASSED]
+
+
+async def test_the_hang_up_and_a_sweep_together_make_one_case(desk: Desk) -> None:
+    """The feed makes the case once however often it hears of the call; the sweep makes
+    the cases of calls ended without one (closed by a reconciliation, or while down)."""
+    from crm.transcripts import TranscriptBook
+    from telephony.acd.live import LiveEvents
+    from telephony.case_feed import CaseFeed
+
+    sessions = desk.calls._sessions
+    live = LiveEvents(desk.clock)
+    watcher = DeadlineWatcher(desk.deadlines, desk.clock, live.publish)
+    feed = CaseFeed(desk.intake, TranscriptBook(sessions), live, watcher)
+    hung_up = await desk.call()
+    unnoticed = await desk.call(queue="complaint")
+    feed.call_closed(hung_up)
+    feed.call_closed(hung_up)
+    assert await feed.sweep() == 1  # the one nobody told the feed about
+    await feed.stop()
+    cases, total = await desk.crm.cases.list(CaseQuery())
+    assert total == 2
+    assert sorted(c.calls[0].call_id for c in cases) == [hung_up, unnoticed]
+    assert await feed.sweep() == 0
+    await feed.stop()
