@@ -119,8 +119,10 @@ from answer_latency import (
     sipp_summary,
     sipp_version,
 )
+from sqlalchemy import select
 
 from crm.db import create_engine, make_sessionmaker
+from crm.models import CaseCall
 from crm.queue_facts import QueueFacts
 from telephony.ari import AriClient, AriError, AriNotFound, EventStream
 from telephony.ari.events import (
@@ -948,10 +950,19 @@ async def check_records(
         lines.append(f"  incomplete: call {item['id']} {item['channel_id']} state {item['state']}")
     engine = create_engine(db_url)
     try:
-        facts = QueueFacts(make_sessionmaker(engine))
+        sessions = make_sessionmaker(engine)
+        facts = QueueFacts(sessions)
         entries = [e for i in mine for e in await facts.for_call(int(i["id"]))]
+        call_ids = [int(i["id"]) for i in mine]
+        async with sessions() as session:
+            in_case = set(
+                await session.scalars(
+                    select(CaseCall.call_id).where(CaseCall.call_id.in_(call_ids))
+                )
+            )
     finally:
         await engine.dispose()
+    lines.append(f"cases (CRM): {len(in_case)} of {len(mine)} calls opened or joined a case")
     open_entries = [e for e in entries if e.left_at is None or e.outcome is None]
     waits = [
         (e.answered_at - e.entered_at).total_seconds() for e in entries if e.answered_at is not None
