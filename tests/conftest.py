@@ -25,7 +25,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from crm.calls import CallLog
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
@@ -41,7 +41,7 @@ from telephony.config import (
 from telephony.recording.vosk_model import packaged_model
 from telephony.service import build_app, prompt_library
 from telephony.simulator import AgentSimulator, ResidentSimulator
-from tests.databases import BACKENDS, PG_URL, fresh_pg_database
+from tests.databases import BACKENDS, PG_URL, fresh_pg_database, pg_template, sqlite_copy
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,9 +278,21 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
 
 
+@pytest.fixture(params=BACKENDS)
+async def migrated_db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """URL of a database at the newest schema, empty of records (a copy of a template)."""
+    if request.param == "sqlite":
+        yield await sqlite_copy(tmp_path / "var", tmp_path_factory.getbasetemp())
+        return
+    assert PG_URL is not None
+    async with fresh_pg_database(PG_URL, template=await pg_template(PG_URL)) as url:
+        yield url
+
+
 @pytest.fixture
-async def call_log(db_url: str) -> AsyncIterator[CallLog]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
+async def call_log(migrated_db_url: str) -> AsyncIterator[CallLog]:
+    engine = create_engine(migrated_db_url)
     yield CallLog(make_sessionmaker(engine))
     await engine.dispose()

@@ -18,7 +18,7 @@ import pytest
 
 from crm.agents import AgentDirectory
 from crm.calls import CallLog
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.messages import MessageBox, MessageReason
 from crm.queue_callbacks import AttemptOutcome, CallbackBook, CallbackStatus
@@ -54,9 +54,8 @@ class Records:
 
 
 @pytest.fixture
-async def records(db_url: str) -> AsyncIterator[Records]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
+async def records(migrated_db_url: str) -> AsyncIterator[Records]:
+    engine = create_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     yield Records(
         calls=CallLog(sessions),

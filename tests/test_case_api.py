@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select
 
 from crm import models as m
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.desk import CrmDesk
 from telephony.appkeys import CONFIG
 from telephony.case_http import CRM, add_case_routes
@@ -33,9 +33,8 @@ ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @pytest.fixture
-async def desk(db_url: str) -> AsyncIterator[CrmDesk]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
+async def desk(migrated_db_url: str) -> AsyncIterator[CrmDesk]:
+    engine = create_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await session.execute(insert(m.Room), [{"building": "5", "room": "302"}])

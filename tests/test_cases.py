@@ -22,7 +22,7 @@ from crm.case_records import CaseRecord
 from crm.case_store import StaleVersion
 from crm.cases import CaseBook, CaseQuery, NewComplaint, NewRepair
 from crm.complaints import ComplaintDesk
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.exceptions import InvalidInput, NotFound
 from crm.rules import (
     CallBackStatus,
@@ -57,7 +57,6 @@ class Crm:
 
 
 async def make_crm(db_url: str, rules: ServiceRules) -> AsyncIterator[Crm]:
-    await migrate(db_url)
     engine = create_engine(db_url)
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
@@ -77,8 +76,8 @@ async def make_crm(db_url: str, rules: ServiceRules) -> AsyncIterator[Crm]:
 
 
 @pytest.fixture
-async def crm(db_url: str) -> AsyncIterator[Crm]:
-    async for books in make_crm(db_url, ServiceRules()):
+async def crm(migrated_db_url: str) -> AsyncIterator[Crm]:
+    async for books in make_crm(migrated_db_url, ServiceRules()):
         yield books
 
 
@@ -214,9 +213,9 @@ async def test_call_back_is_due_24_hours_after_resolution(crm: Crm) -> None:
     assert [c.id for c in due] == [callback.id]
 
 
-async def test_deadlines_come_from_the_rules_in_the_config(db_url: str) -> None:
+async def test_deadlines_come_from_the_rules_in_the_config(migrated_db_url: str) -> None:
     rules = dataclasses.replace(ServiceRules(), inquiry_reply_min=10, urgent_on_site_min=30)
-    async for crm in make_crm(db_url, rules):
+    async for crm in make_crm(migrated_db_url, rules):
         case = await repair(crm, repair_class=RepairClass.URGENT)
         assert deadline(case, Rule.ON_SITE)[0] == timedelta(minutes=30)
         inquiry = await crm.cases.open(kind=Kind.INQUIRY, channel="chat", summary="?", by=AGENT)

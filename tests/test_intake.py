@@ -15,7 +15,7 @@ import pytest
 from crm.agents import AgentDirectory
 from crm.calls import CallLog
 from crm.cases import CaseQuery
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.deadlines import DeadlineBook, Moment
 from crm.desk import CrmDesk
 from crm.intake import CallIntake
@@ -88,9 +88,8 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(db_url: str) -> AsyncIterator[Desk]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
+async def desk(migrated_db_url: str) -> AsyncIterator[Desk]:
+    engine = create_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     clock = ManualClock()
     crm = CrmDesk.open(sessions, clock, ServiceRules())

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import create_engine, make_sessionmaker
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
 from crm.models import AuditEntry, Resident, ResidentPhone, Room
 from crm.residents import ResidentDirectory, ResidentRecord
@@ -88,9 +88,8 @@ class Crm:
 
 
 @pytest.fixture
-async def crm(db_url: str) -> AsyncIterator[Crm]:
-    await migrate(db_url)
-    engine = create_engine(db_url)
+async def crm(migrated_db_url: str) -> AsyncIterator[Crm]:
+    engine = create_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     clock = FixedClock(T0)
     yield Crm(ResidentDirectory(sessions, clock), sessions, engine, clock)
