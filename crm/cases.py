@@ -79,7 +79,7 @@ class CaseBook(CaseRepository):
         self,
         *,
         kind: str,
-        channel: str,
+        channel: object,
         summary: object,
         by: object,
         detail: object = None,
@@ -97,7 +97,8 @@ class CaseBook(CaseRepository):
     ) -> CaseRecord:
         """Open a case with its deadlines; ``answered``: an inquiry answered on the spot."""
         v.choice("kind", kind, Kind.ALL)
-        v.choice("channel", channel, Channel.ALL)
+        channel_name = v.choice("channel", channel, Channel.ALL)
+        assert channel_name is not None
         actor = v.actor("by", by)
         summary_text = v.required_text("summary", summary, max_len=200)
         detail_text = v.text("detail", detail, max_len=5000)
@@ -122,7 +123,7 @@ class CaseBook(CaseRepository):
             case = m.Case(
                 kind=kind,
                 subtype=subtype_text,
-                channel=channel,
+                channel=channel_name,
                 status=Status.OPEN,
                 owner_agent_id=owner_agent_id,
                 resident_id=resident_id,

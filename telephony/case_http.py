@@ -180,7 +180,9 @@ async def _open_case(request: web.Request) -> web.StreamResponse:
     kind = body.get("kind")
     v.choice("kind", kind, Kind.ALL)
     assert isinstance(kind, str)
-    repair = _new_repair(_object(body, "repair")) if kind == Kind.REPAIR else None
+    repair_body = _object(body, "repair")
+    # Given for another kind, the book refuses it (400 naming repair), never drops it.
+    repair = _new_repair(repair_body) if kind == Kind.REPAIR or repair_body else None
     complaint_body = _object(body, "complaint")
     complaint = None
     if complaint_body is not None:
@@ -190,7 +192,7 @@ async def _open_case(request: web.Request) -> web.StreamResponse:
         )
     record = await request.app[CRM].cases.open(
         kind=kind,
-        channel=str(body.get("channel")),
+        channel=body.get("channel"),
         summary=body.get("summary"),
         by=body.get("by"),
         detail=body.get("detail"),

@@ -120,6 +120,8 @@ async def test_a_contact_by_email_becomes_a_case_with_its_reply_deadline(client:
         ({"colour": "red"}, "colour"),
         ({"kind": "repair", "repair": {"rework_of": -1}}, "rework_of"),
         ({"answered": "yes"}, "answered"),
+        ({"repair": {"fault": "灯坏了"}}, "repair"),
+        ({"channel": None}, "channel"),
     ],
 )
 async def test_bad_contacts_are_refused_naming_the_field(
