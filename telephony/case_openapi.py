@@ -443,6 +443,27 @@ def case_openapi_schemas() -> dict[str, Any]:
     return schemas
 
 
+def staff_operation(
+    op_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    body: str | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An operation of the staff-only API (cases, residents)."""
+    operation: dict[str, Any] = {
+        "operationId": op_id,
+        "summary": summary,
+        "security": STAFF,
+        "parameters": params or [],
+        "responses": responses,
+    }
+    if body is not None:
+        operation["requestBody"] = _json_body("The request.", body)
+    return operation
+
+
 def case_openapi_paths() -> dict[str, Any]:
     guarded = {
         "401": _error_response("No or wrong staff token (error_id unauthorised)."),
@@ -467,16 +488,8 @@ def case_openapi_paths() -> dict[str, Any]:
         params: list[dict[str, Any]] | None = None,
         status: str = "200",
     ) -> dict[str, Any]:
-        operation: dict[str, Any] = {
-            "operationId": op_id,
-            "summary": summary,
-            "security": STAFF,
-            "parameters": params or [],
-            "responses": {status: ok, **refused, **guarded},
-        }
-        if body is not None:
-            operation["requestBody"] = _json_body("The request.", body)
-        return operation
+        responses = {status: ok, **refused, **guarded}
+        return staff_operation(op_id, summary, responses, body=body, params=params)
 
     case_id = [_id_param("Case id.")]
     case = _json_response("The case after the change.", "CaseRecord")

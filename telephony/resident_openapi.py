@@ -19,13 +19,12 @@ from crm.roster_import import ImportReport, Rejected
 from telephony.acd.openapi import (
     _field,
     _id_param,
-    _json_body,
     _json_response,
     _object,
     _query_param,
     _ref,
 )
-from telephony.case_openapi import STAFF
+from telephony.case_openapi import staff_operation
 from telephony.resident_http import MAX_ROSTER_BYTES, ROSTER_TYPES
 
 # Schema name of each record; nested records are referred to by these names.
@@ -243,16 +242,8 @@ def resident_openapi_paths() -> dict[str, Any]:
         params: list[dict[str, Any]] | None = None,
         status: str = "200",
     ) -> dict[str, Any]:
-        operation: dict[str, Any] = {
-            "operationId": op_id,
-            "summary": summary,
-            "security": STAFF,
-            "parameters": params or [],
-            "responses": {status: ok, **refused, **guarded},
-        }
-        if body is not None:
-            operation["requestBody"] = _json_body("The request.", body)
-        return operation
+        responses = {status: ok, **refused, **guarded}
+        return staff_operation(op_id, summary, responses, body=body, params=params)
 
     resident_id = [_id_param("Resident id.")]
     resident = _json_response("The resident.", "ResidentRecord")
