@@ -214,6 +214,10 @@ class AgentSimulator:
                 await self.ari.play(ring.channel_id, behaviour.play)
             if behaviour.talk_s is not None:
                 await asyncio.sleep(behaviour.talk_s)
+                # On hook from now, as a phone sees it: Asterisk may tell the service the
+                # call is over (and the next offer may ring) before this half's StasisEnd.
+                ring.ended = self.loop_time()
+                self._active.pop(ring.channel_id, None)
                 await self.ari.hangup(ring.channel_id)
 
     def rings_for(self, extension: str) -> list[Ring]:
