@@ -28,6 +28,28 @@ ENDED_STATE = "ended"
 
 
 @dataclass(frozen=True, slots=True)
+class IvrChoice:
+    """What a caller chose in the IVR: a queue and, for some, a tag (repair/urgent).
+
+    Stored on the call as text (``queue`` or ``queue/tag``) the moment the key is
+    pressed, so whatever happens next the case knows what the call was about.
+    """
+
+    queue: str
+    tag: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.queue}/{self.tag}" if self.tag else self.queue
+
+    @classmethod
+    def parse(cls, text: str | None) -> IvrChoice | None:
+        if not text:
+            return None
+        queue, _, tag = text.partition("/")
+        return cls(queue, tag or None)
+
+
+@dataclass(frozen=True, slots=True)
 class IvrStepRecord:
     """One IVR step as stored; ``seq`` counts from 0 within its call."""
 
@@ -56,6 +78,7 @@ class CallRecord:
     ring_ms: int | None
     greeting_played: bool
     queue: str | None
+    choice: str | None  # the IVR choice, e.g. repair/urgent; see IvrChoice
     queued_at: datetime | None
     state: str
     ended_at: datetime | None
@@ -137,13 +160,21 @@ class CallLog(Repository):
 
     @uncancellable
     async def add_ivr_step(
-        self, call_id: int, *, node: str, input: str, action: str, at: datetime
+        self,
+        call_id: int,
+        *,
+        node: str,
+        input: str,
+        action: str,
+        at: datetime,
+        choice: IvrChoice | None = None,
     ) -> None:
-        """Append a step to the call's IVR path.
+        """Append a step to the call's IVR path; a ``choice`` made by it is stored with it.
 
         The next ``seq`` is computed by the INSERT itself, so no read precedes the write;
         two concurrent appends to one call cannot share a number (the unique
-        ``(call_id, seq)`` constraint rejects the loser on PostgreSQL).
+        ``(call_id, seq)`` constraint rejects the loser on PostgreSQL). The choice goes
+        in the same transaction: a caller who hangs up a moment later has it on record.
         """
         require_aware("at", at)
         next_seq = (
@@ -168,6 +199,10 @@ class CallLog(Repository):
         async with self._transaction("add_ivr_step") as session:
             if (await session.execute(statement)).scalar_one_or_none() is None:
                 raise NotFound("call", call_id)
+            if choice is not None:
+                await session.execute(
+                    update(Call).where(Call.id == call_id).values(choice=str(choice))
+                )
 
     @uncancellable
     async def set_queue(self, call_id: int, *, queue: str, at: datetime) -> None:
@@ -325,6 +360,7 @@ def _record(call: Call) -> CallRecord:
         ring_ms=call.ring_ms,
         greeting_played=call.greeting_played,
         queue=call.queue,
+        choice=call.choice,
         queued_at=call.queued_at,
         state=call.state,
         ended_at=call.ended_at,

@@ -48,13 +48,20 @@ class CallBackBook(CaseRepository):
         due_at: datetime | None = None,
         reason: str = CallBackReason.PROMISED_REPLY,
         queue_callback_id: int | None = None,
+        at_once: bool = False,
     ) -> CaseRecord:
-        """'We will call you back' (对不起，请您留下联系方式…) is a call-back too."""
+        """'We will call you back' (对不起，请您留下联系方式…) is a call-back too.
+
+        ``at_once``: due now, for an urgent call nobody answered (it is overdue the moment
+        it exists, so every list and the deadline feed put it first).
+        """
         actor = v.actor("by", by)
         v.choice("reason", reason, (CallBackReason.PROMISED_REPLY, CallBackReason.QUEUED))
         now = self.clock.now()
         if due_at is not None and due_at <= now:
             raise InvalidInput("due_at", "must be in the future")
+        if at_once:
+            due_at = now
         async with self._transaction("promise call-back") as session:
             change = await begin_change(session, case_id, version, actor, now)
             if change.case.status in (Status.CLOSED, Status.CANCELLED):

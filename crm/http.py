@@ -264,7 +264,14 @@ def calls_openapi_schemas() -> dict[str, Any]:
             greeting_played=_field("boolean", "Whether the caller heard the whole greeting."),
             queue=_field(
                 optional_text,
-                "Queue chosen: inquiry, repair, complaint, operator, emergency or message.",
+                "Queue the call was routed to: inquiry, repair, complaint, operator, emergency "
+                "or message.",
+            ),
+            choice=_field(
+                optional_text,
+                "What the caller chose in the IVR, as queue or queue/tag (e.g. repair/urgent), "
+                "stored when the key was pressed; a submenu standing for one queue gives the "
+                "queue alone (报修 chosen, no class yet). The case reads it.",
             ),
             queued_at=_field(optional_text, "When the call was queued.", format="date-time"),
             state=_field(text, "Last call state, e.g. ringing, ivr, queued, ended."),

@@ -1,12 +1,20 @@
 """From call to case: every call that ends opens a case or joins the caller's open one.
 
-What the call was about comes from where it went (the queue, the IVR's urgent/general
-choice for repairs, a message left, a call-back asked for) and who called from the
-directory (an unknown number becomes a contact to complete; a number several residents
-share leaves the choice to the agent). The agent who answered owns the case
-(首问负责制). A call nobody answered still gets its reply: a call-back owed within the
-inquiry reply time. Minutes later, when the transcript is ready, its words are read for
-urgent repairs (crm.rules).
+What the call was about is the caller's IVR choice, stored on the call when the key was
+pressed (``call.choice``: repair/urgent, complaint, …), so it counts whatever happened
+next: answered, timed out in the queue, call-back booked, message left, or hung up
+during a prompt. A caller who hung up inside a submenu (报修, no class yet) gets a case
+of that kind whose class the agent must still confirm. Only a call that ended before any
+choice is an inquiry from the menu; a message asked for from the main menu is a message
+case. Who called comes from the directory (an unknown number becomes a contact to
+complete; a number several residents share leaves the choice to the agent). The agent
+who answered owns the case (首问负责制).
+
+A call nobody answered still gets its reply: the call-back the caller booked, or one
+owed within the inquiry reply time. An urgent one (急修, 紧急求助) is not left to wait:
+its call-back is due at once, an ``alert`` goes on the live feed, and ``on_urgent`` is
+told (the duty phone rings). Minutes later, when the transcript is ready, its words are
+read for urgent repairs (crm.rules).
 """
 
 from __future__ import annotations
@@ -21,13 +29,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm import models as m
+from crm.calls import IvrChoice
 from crm.case_records import CaseRecord
 from crm.cases import NewRepair
 from crm.desk import CrmDesk
 from crm.exceptions import NotFound
 from crm.phones import normalise_phone
 from crm.repository import Repository
-from crm.rules import CallBackReason, CallBackStatus, Kind, Outcome
+from crm.rules import CallBackReason, CallBackStatus, Kind, Outcome, RepairClass
 from crm.uncancellable import uncancellable
 
 log = logging.getLogger(__name__)
@@ -41,6 +50,7 @@ QUEUE_KINDS = {
     "emergency": Kind.EMERGENCY,
 }
 SYSTEM = "system"
+NO_CLASS_CHOSEN = "the caller chose 报修 but no class (急修 / 一般) in the IVR: confirm the class"
 
 Publish = Callable[..., None]
 
@@ -52,11 +62,28 @@ class CallFacts:
     phone: str | None  # the same, if it is a number we can call back (digits)
     direction: str
     started_at: datetime
-    queue: str | None
+    queue: str | None  # what the caller chose (a submenu's queue counts), else routed to
     tag: str | None  # the IVR's urgent / general for a repair
     agent_id: int | None  # who answered
     message_id: int | None
     queue_callback: tuple[int, datetime] | None  # id, expires_at
+
+    @property
+    def urgent(self) -> bool:
+        """急修 or 紧急求助: a resident in danger or damage spreading (§3)."""
+        return self.queue == "emergency" or (
+            self.queue == "repair" and self.tag == RepairClass.URGENT
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UrgentUnanswered:
+    """An urgent call nobody took: whoever is on duty must hear of it now."""
+
+    case_id: int
+    call_id: int
+    kind: str
+    phone: str | None  # to call back; None when the caller withheld their number
 
 
 class CallIntake(Repository):
@@ -66,11 +93,13 @@ class CallIntake(Repository):
         desk: CrmDesk,
         publish: Publish,
         departments: Mapping[str, str] | None = None,
+        on_urgent: Callable[[UrgentUnanswered], None] = lambda _u: None,
     ) -> None:
         super().__init__(sessions)
         self.desk = desk
         self.publish = publish
         self.departments = departments or {}  # queue → who its messages are for (label)
+        self.on_urgent = on_urgent
 
     @uncancellable
     async def facts(self, call_id: int) -> CallFacts:
@@ -99,14 +128,21 @@ class CallIntake(Repository):
             ).first()
         answered = [e for e in entries if e.agent_id is not None and e.answered_at is not None]
         last = entries[-1] if entries else None
+        # The caller's own choice first; records from before it was stored fall back to
+        # the queue entry, then to where the call was routed.
+        choice = IvrChoice.parse(call.choice)
+        if choice is None and last is not None:
+            choice = IvrChoice(last.queue, last.tag or None)
+        if choice is None and call.queue is not None:
+            choice = IvrChoice(call.queue)
         return CallFacts(
             call_id=call_id,
             number=call.caller_number,
             phone=normalise_phone(call.caller_number) if call.caller_number else None,
             direction=call.direction,
             started_at=call.started_at,
-            queue=last.queue if last is not None else call.queue,
-            tag=last.tag if last is not None else None,
+            queue=choice.queue if choice is not None else None,
+            tag=choice.tag if choice is not None else None,
             agent_id=answered[-1].agent_id if answered else None,
             message_id=message,
             queue_callback=(callback[0], callback[1]) if callback is not None else None,
@@ -129,6 +165,8 @@ class CallIntake(Repository):
             case = await self.desk.cases.attach_call(live.id, call_id, role="follow-up")
         else:
             case = await self._open(facts, kind, subtype, resident_id)
+            if kind == Kind.REPAIR and facts.tag is None:
+                note = "; ".join(filter(None, [note, NO_CLASS_CHOSEN]))
             if note:
                 case = await self.desk.cases.note(
                     case.id, version=case.version, by=SYSTEM, text=note
@@ -136,6 +174,8 @@ class CallIntake(Repository):
         case = await self._owed_reply(facts, case)
         if facts.message_id is not None:
             await self._file_message(facts.message_id, case.id, facts.queue)
+        if facts.agent_id is None and facts.urgent:
+            self._raise_urgent(facts, case)
         payload = {
             "case_id": case.id,
             "case_kind": case.kind,
@@ -199,12 +239,27 @@ class CallIntake(Repository):
 
     # -- helpers ------------------------------------------------------------------------
     def _kind(self, facts: CallFacts) -> tuple[str, str | None]:
-        if facts.message_id is not None and facts.agent_id is None:
-            return Kind.MESSAGE, facts.queue
+        """The subject the caller chose; a message left in a queue is filed under it."""
         if facts.queue is None:
             return Kind.INQUIRY, "ivr"  # ended in the menu, before choosing
         kind = QUEUE_KINDS.get(facts.queue)
-        return (kind, None) if kind is not None else (Kind.INQUIRY, facts.queue)
+        if kind is not None:
+            return kind, None
+        if facts.message_id is not None and facts.agent_id is None:
+            return Kind.MESSAGE, facts.queue  # 留言 asked for, or left for the operator
+        return Kind.INQUIRY, facts.queue
+
+    def _raise_urgent(self, facts: CallFacts, case: CaseRecord) -> None:
+        urgent = UrgentUnanswered(case.id, facts.call_id, case.kind, case.phone)
+        self.publish(
+            "alert",
+            alert="urgent-unanswered",
+            case_id=case.id,
+            call_id=facts.call_id,
+            case_kind=case.kind,
+            caller_number=case.phone,
+        )
+        self.on_urgent(urgent)
 
     async def _resident(self, number: str | None) -> tuple[int | None, str | None]:
         if not number:
@@ -250,14 +305,14 @@ class CallIntake(Repository):
         if facts.agent_id is not None or case.phone is None:
             return case
         now = self.desk.clock.now()
-        if facts.queue_callback is not None:
-            callback_id, expires_at = facts.queue_callback
-            due = max(expires_at, now + timedelta(minutes=1))
-            reason = CallBackReason.QUEUED
+        callback_id = facts.queue_callback[0] if facts.queue_callback is not None else None
+        due: datetime | None
+        if facts.urgent:
+            due = None  # at once, message or not
+        elif facts.queue_callback is not None:
+            due = max(facts.queue_callback[1], now + timedelta(minutes=1))
         elif facts.message_id is None:
-            callback_id = None
             due = now + timedelta(minutes=self.desk.rules.inquiry_reply_min)
-            reason = CallBackReason.PROMISED_REPLY
         else:
             return case  # a message is its own to-do (delivered, then replied)
         if any(c.status == CallBackStatus.DUE for c in case.callbacks):
@@ -267,7 +322,8 @@ class CallIntake(Repository):
             version=None,
             by=SYSTEM,
             due_at=due,
-            reason=reason,
+            at_once=due is None,
+            reason=CallBackReason.QUEUED if callback_id else CallBackReason.PROMISED_REPLY,
             queue_callback_id=callback_id,
         )
 

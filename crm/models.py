@@ -89,6 +89,10 @@ class Call(Base):
     greeting_played: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     queue: Mapped[str | None] = mapped_column(String, index=True)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the caller chose in the IVR, as ``queue`` or ``queue/tag`` (e.g. repair/urgent),
+    # written with the key press: the case reads it whatever happened next (nobody there,
+    # a hang-up during the route prompt). A submenu standing for one queue gives the queue.
+    choice: Mapped[str | None] = mapped_column(String)
     state: Mapped[str] = mapped_column(String)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String)

@@ -24,3 +24,17 @@ def normalise_phone(raw: str) -> str | None:
         if pattern.fullmatch(digits):
             return digits
     return None
+
+
+def masked(number: str | None) -> str:
+    """A number as a log line or a screen without the right to see it shows it.
+
+    The last four digits stay (enough to tell two callers apart when talking about
+    them), and the first three of a longer number (the carrier or area): 138****0001.
+    """
+    if not number:
+        return "-"
+    if len(number) <= 4:
+        return "*" * len(number)
+    head = number[:3] if len(number) >= 10 else ""
+    return head + "*" * (len(number) - len(head) - 4) + number[-4:]

@@ -30,6 +30,7 @@ from crm.transcripts import TranscriptBook
 from telephony.acd.announcements import announcement_texts, callback_texts
 from telephony.acd.case_dialler import CaseDialler
 from telephony.acd.dispatcher import Acd
+from telephony.acd.duty import DutyPhone, duty_texts
 from telephony.acd.http import add_acd_routes
 from telephony.acd.legs import OutboundLegs
 from telephony.acd.live import LiveEvents
@@ -76,7 +77,12 @@ log = logging.getLogger(__name__)
 def prompt_library(config: Config) -> PromptLibrary:
     menu = load_menu(config.ivr.menu)
     return PromptLibrary(
-        texts={**menu.prompts, **announcement_texts(), **callback_texts(config)},
+        texts={
+            **menu.prompts,
+            **announcement_texts(),
+            **callback_texts(config),
+            **duty_texts(),
+        },
         audio_dir=config.prompts.dir,
         media_prefix=config.prompts.media_prefix,
         company=config.company.name,
@@ -198,7 +204,8 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
             dialler = CaseDialler(config, ari, legs, roster, call_log, recorder, crm, live)
             app[DIALLER] = dialler
             departments = {name: q.label for name, q in config.queues.items()}
-            intake = CallIntake(sessions, crm, live.publish, departments)
+            duty = DutyPhone(config.acd.duty_endpoint, ari, legs, prompts, live)
+            intake = CallIntake(sessions, crm, live.publish, departments, on_urgent=duty.tell)
             feed = CaseFeed(intake, transcripts, live, watcher)
             await feed.start()
             watcher.start()
@@ -255,6 +262,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
                     await transcriber.stop()
                 await dialler.stop()
                 await feed.stop()
+                await duty.stop()
                 await watcher.stop()
         await engine.dispose()
 

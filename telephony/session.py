@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crm.calls import CallLog
+from crm.calls import CallLog, IvrChoice
 from crm.clock import Clock
 from crm.messages import MessageBox, MessageReason
 from crm.phones import normalise_phone
@@ -237,7 +237,9 @@ class CallSession:
             return
         if record.queue and record.queue in self.deps.config.queues:
             self.machine = call_machine(str(self.call_id), CallState.ROUTING)
-            await self._hold(record.queue, tag=None, place_at=record.queued_at)
+            choice = IvrChoice.parse(record.choice)
+            tag = choice.tag if choice is not None and choice.queue == record.queue else None
+            await self._hold(record.queue, tag=tag, place_at=record.queued_at)
         else:
             self.machine = call_machine(str(self.call_id), CallState.IVR)
             await self._ivr_then_hold(first_digit=None)
@@ -507,7 +509,12 @@ class CallSession:
     async def _record_step(self, step: IvrStep) -> None:
         assert self.call_id is not None
         await self.deps.call_log.add_ivr_step(
-            self.call_id, node=step.node, input=step.input, action=step.action, at=step.at
+            self.call_id,
+            node=step.node,
+            input=step.input,
+            action=step.action,
+            at=step.at,
+            choice=step.choice,
         )
 
     def _write_behind(self, write: Awaitable[None]) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from crm.agents import AgentDirectory
-from crm.calls import CallLog
+from crm.calls import CallLog, IvrChoice
 from crm.cases import CaseQuery
 from crm.db import create_engine, make_sessionmaker
 from crm.deadlines import DeadlineBook, Moment
 from crm.desk import CrmDesk
-from crm.intake import CallIntake
+from crm.intake import CallIntake, UrgentUnanswered
 from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
@@ -42,7 +42,11 @@ class Desk:
     deadlines: DeadlineBook
     agent_id: int
     published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    duty_told: list[UrgentUnanswered] = field(default_factory=list)
     serial: int = 0
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return [data for kind, data in self.published if kind == "alert"]
 
     async def call(
         self,
@@ -53,8 +57,16 @@ class Desk:
         answered: bool = True,
         message: bool = False,
         callback: bool = False,
+        entered: bool = True,
+        submenu_only: bool = False,
     ) -> int:
-        """One inbound call as the telephony side records it, ended now."""
+        """One inbound call as the telephony side records it, ended now.
+
+        The IVR step stores the choice with the key press, then the call is routed;
+        ``entered=False``: it never reached the queue (nobody logged in, out of hours, a
+        hang-up during the route or message prompt). ``submenu_only``: the caller hung
+        up in the queue's submenu, before choosing a class.
+        """
         self.serial += 1
         now = self.clock.now()
         call_id = await self.calls.open_call(
@@ -65,6 +77,16 @@ class Desk:
             started_at=now,
         )
         if queue is not None:
+            chosen = IvrChoice(queue) if submenu_only else IvrChoice(queue, tag)
+            action = f"submenu:{queue}" if submenu_only else f"queue:{chosen}"
+            await self.calls.add_ivr_step(
+                call_id, node="main", input="2", action=action, at=now, choice=chosen
+            )
+            if submenu_only:
+                queue = None
+            else:
+                await self.calls.set_queue(call_id, queue=queue, at=now)
+        if queue is not None and entered:
             entry = await self.facts.enter(
                 call_id=call_id, queue=queue, tag=tag, priority=0, at=now
             )
@@ -94,6 +116,7 @@ async def desk(migrated_db_url: str) -> AsyncIterator[Desk]:
     clock = ManualClock()
     crm = CrmDesk.open(sessions, clock, ServiceRules())
     published: list[tuple[str, dict[str, Any]]] = []
+    duty_told: list[UrgentUnanswered] = []
     agent = await AgentDirectory(sessions).create(
         name="王敏", endpoint="PJSIP/1001", skills={"repair": 1}, at=T0
     )
@@ -110,6 +133,7 @@ async def desk(migrated_db_url: str) -> AsyncIterator[Desk]:
             crm,
             lambda kind, **data: published.append((kind, data)),
             {"complaint": "投诉"},
+            on_urgent=duty_told.append,
         ),
         CallLog(sessions),
         QueueFacts(sessions),
@@ -118,6 +142,7 @@ async def desk(migrated_db_url: str) -> AsyncIterator[Desk]:
         DeadlineBook(sessions),
         agent.id,
         published,
+        duty_told,
     )
     await engine.dispose()
 
@@ -219,12 +244,23 @@ async def test_queued_call_backs_and_messages_become_case_work(desk: Desk) -> No
     done = await desk.crm.cases.get(case.id)
     assert (done.callbacks[0].status, done.callbacks[0].attempts[0].by) == ("done", "system")
 
-    left = await desk.call("13911113333", queue="complaint", answered=False, message=True)
-    message_case = await desk.intake.call_ended(left)
-    assert message_case is not None
-    assert (message_case.kind, message_case.subtype) == (Kind.MESSAGE, "complaint")
+    # a message left in the complaint queue is a complaint, the message filed under it
+    left = await desk.call(
+        "13911113333", queue="complaint", answered=False, message=True, entered=False
+    )
+    complaint = await desk.intake.call_ended(left)
+    assert complaint is not None
+    assert (complaint.kind, complaint.subtype) == (Kind.COMPLAINT, None)
+    assert complaint.callbacks == ()  # the message is its own to-do
     (filed,), _ = await desk.messages.list(call_id=left)
-    assert (filed.case_id, filed.for_whom) == (message_case.id, "投诉")
+    assert (filed.case_id, filed.for_whom) == (complaint.id, "投诉")
+    # a message asked for from the main menu (or left for the operator) is a message case
+    asked_for = await desk.call(
+        "13911114444", queue="message", answered=False, message=True, entered=False
+    )
+    message_case = await desk.intake.call_ended(asked_for)
+    assert message_case is not None
+    assert (message_case.kind, message_case.subtype) == (Kind.MESSAGE, "message")
 
 
 async def test_the_transcript_suggests_urgent_until_the_agent_decides(desk: Desk) -> None:
@@ -346,3 +382,116 @@ async def test_the_hang_up_and_a_sweep_together_make_one_case(desk: Desk) -> Non
     assert sorted(c.calls[0].call_id for c in cases) == [hung_up, unnoticed]
     assert await feed.sweep() == 0
     await feed.stop()
+
+
+# -- the caller's choice, whatever happened next (issue 12) ---------------------------------
+URGENT_ENDINGS = {
+    "answered": {"answered": True},
+    "holding timeout": {"answered": False},
+    "call-back booked": {"answered": False, "callback": True},
+    "message left": {"answered": False, "message": True, "entered": False},
+    "hung up in the route prompt": {"answered": False, "entered": False},
+    "hung up in the message prompt": {"answered": False, "entered": False},
+    "hung up in the queue": {"answered": False},
+}
+
+
+@pytest.mark.parametrize("ending", URGENT_ENDINGS)
+async def test_an_urgent_repair_choice_makes_an_urgent_case_on_every_path(
+    desk: Desk, ending: str
+) -> None:
+    """报修 → 急修 is on the call from the key press: on site in 2 h, fixed in 24 h, however
+    the call ended; unanswered, the call-back is due at once and the duty phone told."""
+    call_id = await desk.call(queue="repair", tag="urgent", **URGENT_ENDINGS[ending])
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.kind == Kind.REPAIR
+    assert case.repair is not None
+    assert (case.repair.repair_class, case.repair.suggested_because) == (
+        RepairClass.URGENT,
+        "IVR: urgent repair",
+    )
+    due = {d.rule: d.due_at for d in case.deadlines if d.open}
+    assert due[Rule.ON_SITE] == T0 + timedelta(hours=2)
+    assert due[Rule.FIXED] == T0 + timedelta(hours=24)
+    if ending == "answered":
+        assert (case.callbacks, desk.alerts(), desk.duty_told) == ((), [], [])
+        return
+    (callback,) = case.callbacks
+    assert callback.due_at == T0  # at once, not in 5 minutes
+    assert callback.reason == (
+        CallBackReason.QUEUED if ending == "call-back booked" else CallBackReason.PROMISED_REPLY
+    )
+    (alert,) = desk.alerts()
+    assert (alert["alert"], alert["case_id"], alert["call_id"]) == (
+        "urgent-unanswered",
+        case.id,
+        call_id,
+    )
+    assert desk.duty_told == [UrgentUnanswered(case.id, call_id, Kind.REPAIR, MOBILE)]
+
+
+async def test_hanging_up_in_the_repair_menu_leaves_the_class_to_the_agent(desk: Desk) -> None:
+    """报修 pressed, no class yet: a repair case (not an inquiry), class unconfirmed and
+    noted for the agent; not urgent, so the usual reply time."""
+    call_id = await desk.call(queue="repair", answered=False, submenu_only=True)
+    assert (await desk.calls.get(call_id)).choice == "repair"
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.kind == Kind.REPAIR
+    assert case.repair is not None
+    assert case.repair.class_confirmed_by is None
+    notes = [a.new or "" for a in await desk.crm.cases.timeline(case.id) if a.action == "note"]
+    assert any("confirm the class" in note for note in notes)
+    (callback,) = case.callbacks
+    assert callback.due_at == T0 + timedelta(minutes=5)
+    assert desk.alerts() == []
+
+
+async def test_a_general_repair_message_is_a_repair_case_without_an_alert(desk: Desk) -> None:
+    call_id = await desk.call(
+        queue="repair", tag="general", answered=False, message=True, entered=False
+    )
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.repair is not None
+    assert (case.kind, case.repair.repair_class) == (Kind.REPAIR, RepairClass.GENERAL)
+    assert {d.rule for d in case.deadlines if d.open} == {Rule.FIXED}
+    assert (case.callbacks, desk.alerts(), desk.duty_told) == ((), [], [])
+
+
+async def test_an_unanswered_emergency_is_called_back_at_once_even_without_a_number(
+    desk: Desk,
+) -> None:
+    call_id = await desk.call(queue="emergency", answered=False)
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.kind == Kind.EMERGENCY
+    (callback,) = case.callbacks
+    assert callback.due_at == T0
+    withheld = await desk.call(None, queue="emergency", answered=False)
+    anonymous = await desk.intake.call_ended(withheld)
+    assert anonymous is not None
+    assert anonymous.callbacks == ()  # nobody to call, but the duty phone still hears of it
+    assert [u.phone for u in desk.duty_told] == [MOBILE, None]
+    assert len(desk.alerts()) == 2
+
+
+async def test_calls_recorded_before_the_choice_was_stored_fall_back_to_the_queue_entry(
+    desk: Desk,
+) -> None:
+    """Records from an older version have no choice: the queue entry's tag still counts."""
+    now = desk.clock.now()
+    call_id = await desk.calls.open_call(
+        channel_id="old",
+        caller_number=MOBILE,
+        caller_name=None,
+        dialled_number=None,
+        started_at=now,
+    )
+    await desk.facts.enter(call_id=call_id, queue="repair", tag="urgent", priority=0, at=now)
+    await desk.calls.close_call(call_id, ended_at=now, reason="caller-hangup")
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.repair is not None
+    assert case.repair.repair_class == RepairClass.URGENT

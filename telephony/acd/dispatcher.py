@@ -124,7 +124,12 @@ class Acd:
         self.waiting.append(waiting)
         if queue.emergency:
             self.live.publish(
-                "alert", alert="emergency", call_id=call_id, caller_number=caller_number
+                "alert",
+                alert="emergency",
+                call_id=call_id,
+                caller_number=caller_number,
+                case_id=None,
+                case_kind=None,
             )
         self._publish_queue(queue.name)
         self.kick()

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.clock import Clock
+from crm.phones import masked
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ class LiveEvents:
 
     def publish(self, kind: str, **data: Any) -> None:
         event = {"type": kind, "at": self._clock.now().isoformat(), **_plain(data)}
-        if kind == "alert":
-            log.warning("ALERT %s", event)
+        if kind == "alert":  # the log is read by more people than the screens: no number
+            log.warning("ALERT %s", {**event, "caller_number": masked(event.get("caller_number"))})
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()  # drop the oldest for a slow reader

@@ -47,6 +47,7 @@ LIVE_EVENTS = {
     "agent": "LiveAgentEvent",
     "agent-removed": "LiveAgentRemovedEvent",
     "alert": "LiveAlertEvent",
+    "duty-told": "LiveDutyToldEvent",
     "callback": "LiveCallbackEvent",
     "callback-attempt": "LiveCallbackAttemptEvent",
     "callback-attempt-done": "LiveCallbackAttemptDoneEvent",
@@ -646,10 +647,28 @@ def _live_schemas() -> dict[str, Any]:
         ),
         "LiveAlertEvent": event(
             "alert",
-            "Something a supervisor must see at once: a caller in the emergency queue.",
-            alert=_field(text, "What happened.", enum=["emergency"]),
+            "Something a supervisor must see at once: emergency, a caller in the emergency "
+            "queue; urgent-unanswered, an urgent repair (急修) or emergency call ended with "
+            "nobody answering (its call-back is due at once and the duty phone is rung).",
+            alert=_field(text, "What happened.", enum=["emergency", "urgent-unanswered"]),
             call_id=_field(int_, "The call."),
             caller_number=_field([text, "null"], "Caller id number, if known."),
+            case_id=_field(
+                [int_, "null"], "The case the call opened or joined (urgent-unanswered)."
+            ),
+            case_kind=_field([text, "null"], "repair or emergency (urgent-unanswered)."),
+        ),
+        "LiveDutyToldEvent": event(
+            "duty-told",
+            "The duty phone (acd.duty_endpoint) was rung about an urgent call nobody answered.",
+            case_id=_field(int_, "The case."),
+            call_id=_field(int_, "The unanswered call."),
+            endpoint=_field(text, "The duty phone rung."),
+            outcome=_field(
+                text,
+                "reached: answered and told the number to call back; otherwise how the ring ended.",
+                enum=["reached", "no-answer", "busy", "failed"],
+            ),
         ),
         "LiveCallbackEvent": event(
             "callback",

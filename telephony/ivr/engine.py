@@ -17,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from crm.calls import IvrChoice
 from telephony.ari.events import ChannelDtmfReceived, Event, PlaybackFinished
 from telephony.ari.models import Playback
 from telephony.ivr.menu import Action, ActionKind, Menu, MenuNode
@@ -45,6 +46,7 @@ class IvrStep:
     input: str  # a digit, "timeout" or "invalid:<digit>"
     action: str
     at: datetime
+    choice: IvrChoice | None = None  # what the caller chose by this step, if anything
 
 
 class Collect(StrEnum):
@@ -104,7 +106,7 @@ class IvrEngine:
             elif chosen.kind is ActionKind.REPEAT:
                 repeats += 1
                 action = Action(ActionKind.OPERATOR) if repeats > MAX_REPEATS else chosen
-                await self._step(node, digit, action)
+                await self._step(node, digit, action, chosen=action is chosen)
             else:
                 action = chosen
                 await self._step(node, digit, action)
@@ -124,10 +126,28 @@ class IvrEngine:
         return action
 
     async def _step(
-        self, node: MenuNode, what: str, action: Action, *, reprompt: bool = False
+        self,
+        node: MenuNode,
+        what: str,
+        action: Action,
+        *,
+        reprompt: bool = False,
+        chosen: bool = True,
     ) -> None:
         shown = "reprompt" if reprompt and action.kind is ActionKind.REPEAT else str(action)
-        await self.record(IvrStep(node.id, what, shown, self.channel.now()))
+        # Only a key the caller pressed is a choice: the operator the engine falls back to
+        # (after silence, wrong keys, or '*' held down) keeps what they had chosen so far,
+        # e.g. 报修 in the repair menu.
+        choice = self._choice(action) if chosen and not reprompt else None
+        await self.record(IvrStep(node.id, what, shown, self.channel.now(), choice))
+
+    def _choice(self, action: Action) -> IvrChoice | None:
+        if action.kind is ActionKind.SUBMENU:
+            stands_for = self.menu.node(action.target).stands_for
+            return IvrChoice(stands_for) if stands_for else None
+        if action.queue is not None:
+            return IvrChoice(action.queue, action.tag or None)
+        return None
 
     async def collect(self, node: MenuNode, notice: str | None) -> str | None:
         """Play the node's prompt (after a notice like 'invalid') and return one digit or None."""

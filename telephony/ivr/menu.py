@@ -78,6 +78,17 @@ class MenuNode:
     timeout_s: float
     max_retries: int
 
+    @property
+    def stands_for(self) -> str | None:
+        """The one queue this node's queue options all lead to, if there is one.
+
+        A caller who pressed 2 (报修) and hung up in the repair menu has chosen repair
+        without a class yet; the operator and other kinds of option are ways out, not a
+        different subject, so they do not count.
+        """
+        queues = {a.target for a in self.options.values() if a.kind is ActionKind.QUEUE}
+        return queues.pop() if len(queues) == 1 else None
+
 
 @dataclass(frozen=True)
 class Menu:
