@@ -163,6 +163,7 @@ class CallIntake(Repository):
         )
         if live is not None:
             case = await self.desk.cases.attach_call(live.id, call_id, role="follow-up")
+            case = await self._escalate(facts, case)
         else:
             case = await self._open(facts, kind, subtype, resident_id)
             if kind == Kind.REPAIR and facts.tag is None:
@@ -248,6 +249,17 @@ class CallIntake(Repository):
         if facts.message_id is not None and facts.agent_id is None:
             return Kind.MESSAGE, facts.queue  # 留言 asked for, or left for the operator
         return Kind.INQUIRY, facts.queue
+
+    async def _escalate(self, facts: CallFacts, case: CaseRecord) -> CaseRecord:
+        """A resident calling again about an open repair and choosing 急修 this time: an
+        unconfirmed class becomes urgent (with its deadlines); the agent's word stands."""
+        repair = case.repair
+        if repair is None or facts.tag != RepairClass.URGENT:
+            return case
+        if repair.repair_class == RepairClass.URGENT:
+            return case
+        changed = await self.desk.orders.resuggest(case.id, ivr_tag=facts.tag, texts=())
+        return changed or case
 
     def _raise_urgent(self, facts: CallFacts, case: CaseRecord) -> None:
         urgent = UrgentUnanswered(case.id, facts.call_id, case.kind, case.phone)

@@ -495,3 +495,24 @@ async def test_calls_recorded_before_the_choice_was_stored_fall_back_to_the_queu
     assert case is not None
     assert case.repair is not None
     assert case.repair.repair_class == RepairClass.URGENT
+
+
+async def test_calling_again_with_the_urgent_choice_makes_an_open_repair_urgent(
+    desk: Desk,
+) -> None:
+    """A general repair reported by day; at night the leak is worse and the resident keys
+    急修: the open case joins the call and, its class not yet confirmed, becomes urgent."""
+    first = await desk.intake.call_ended(await desk.call(queue="repair", tag="general"))
+    assert first is not None
+    assert first.repair is not None
+    assert first.repair.repair_class == RepairClass.GENERAL
+    desk.clock.advance(hours=10)
+    again = await desk.intake.call_ended(
+        await desk.call(queue="repair", tag="urgent", answered=False)
+    )
+    assert again is not None
+    assert again.id == first.id
+    assert again.repair is not None
+    assert again.repair.repair_class == RepairClass.URGENT
+    assert Rule.ON_SITE in {d.rule for d in again.deadlines if d.open}
+    assert desk.duty_told[0].case_id == first.id
