@@ -8,7 +8,6 @@ the reason, and an accepted one is persisted and published like any ACD change.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -19,6 +18,7 @@ from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from telephony.http_errors import answer_errors as _answer_errors
+from telephony.http_errors import json_body
 from telephony.http_errors import path_id as _id
 
 log = logging.getLogger(__name__)
@@ -45,16 +45,6 @@ def add_acd_routes(app: web.Application) -> None:
     app.router.add_get("/api/messages", _list_messages)
     app.router.add_post("/api/messages/{id}/handled", _message_handled)
     app.router.add_get("/api/live", _live)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:
@@ -92,7 +82,7 @@ async def _list_agents(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _create_agent(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     known = set(request.app[ACD].config.queues)
     record = await roster.directory.create(
@@ -118,7 +108,7 @@ async def _get_agent(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _update_agent(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     agent_id = _id(request)
     if agent_id not in roster.agents:
@@ -150,7 +140,7 @@ async def _remove_agent(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _change_state(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     agent_id = _id(request)
     agent = roster.agents.get(agent_id)
@@ -217,7 +207,7 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 
 @_answer_errors
 async def _message_handled(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     record = await request.app[MESSAGES].mark_handled(
         _id(request),
         by=_text(body, "handled_by", required=True) or "",

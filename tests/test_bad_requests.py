@@ -1,0 +1,213 @@
+"""Requests a fuzzer (or a careless client) sends: each is a 400 naming what was refused.
+
+The whole service is started in this process (``build_app``) over a fresh database
+(SQLite, plus PostgreSQL when HOTLINE_TEST_PG_URL is set), with Asterisk out of reach
+(nothing listens on its port): bodies, query parameters and the log are the HTTP side's
+alone. What a refused request left behind is counted in the database, never assumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from crm import models as m
+from crm.db import create_engine, make_sessionmaker
+from telephony.config import AccessConfig, AriConfig, DatabaseConfig, load_config
+from telephony.service import build_app
+
+ROOT = Path(__file__).resolve().parents[1]
+STAFF_TOKEN = "test-staff-token-not-a-secret"
+STAFF = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+AGENT = "agent:3 李娜"
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+
+@pytest.fixture
+async def service(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
+    base = load_config(ROOT / "config" / "hotline.toml", env={})
+    config = dataclasses.replace(
+        base,
+        ari=AriConfig(url="http://127.0.0.1:9/ari", reconnect_initial_s=0.05, reconnect_max_s=1),
+        database=DatabaseConfig(url=migrated_db_url),
+        access=AccessConfig(staff_token=STAFF_TOKEN),
+        recording=dataclasses.replace(base.recording, dir=tmp_path / "recordings"),
+        transcription=dataclasses.replace(base.transcription, enabled=False),
+    )
+    client = await aiohttp_client(build_app(config))
+    await call(client, "POST", "/api/rooms", 201, {"building": "3", "room": "201"})
+    return client
+
+
+async def call(
+    client: Client, method: str, path: str, status: int, body: Any = None, **kw: Any
+) -> Any:
+    headers = {**STAFF, **kw.pop("headers", {})}
+    response = await client.request(method, path, json=body, headers=headers, **kw)
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == "application/json", text
+    return await response.json()
+
+
+async def raw(client: Client, method: str, path: str, status: int, data: bytes) -> Any:
+    """A body as bytes, exactly as a fuzzer sends it (no client-side JSON encoding)."""
+    headers = {"Content-Type": "application/json"}
+    return await call(client, method, path, status, data=data, headers=headers)
+
+
+@pytest.fixture
+async def counts(migrated_db_url: str) -> AsyncIterator[Callable[[], Awaitable[dict[str, int]]]]:
+    engine = create_engine(migrated_db_url)
+    sessions = make_sessionmaker(engine)
+
+    async def count() -> dict[str, int]:
+        found = {}
+        async with sessions() as session:
+            for model in (m.Case, m.Resident, m.Agent, m.AuditEntry):
+                total = await session.scalar(select(func.count()).select_from(model))
+                found[model.__tablename__] = int(total or 0)
+        return found
+
+    yield count
+    await engine.dispose()
+
+
+CASE = {"kind": "inquiry", "channel": "email", "summary": "咨询装修押金", "by": AGENT}
+RESIDENT = {"name": "张伟", "building": "3", "room": "201", "phones": ["13800138000"], "by": AGENT}
+AGENT_BODY = {"name": "李娜", "endpoint": "PJSIP/1001", "skills": {"inquiry": 5}}
+CREATES = [
+    ("/api/cases", CASE),
+    ("/api/residents", RESIDENT),
+    ("/api/agents", AGENT_BODY),
+]
+
+
+# -- bodies ----------------------------------------------------------------------------
+
+
+def deep(depth: int) -> bytes:
+    return b'{"summary": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+BAD_BODIES = {
+    # RecursionError inside the JSON decoder
+    "nested past the interpreter's limit": (deep(100_000), "body"),
+    # less than the interpreter allows, but more than any request of ours needs
+    "nested 64 deep": (deep(64), "body"),
+    # ValueError: Python refuses to turn more than 4300 digits into an int
+    "an integer of 5000 digits": (b'{"version": ' + b"7" * 5000 + b"}", "version"),
+    "an integer of 400 digits": (b'{"name": "x", "version": -' + b"7" * 400 + b"}", "version"),
+    # Python's decoder takes these; JSON has no such numbers, and no field of ours wants them
+    "NaN": (b'{"version": NaN}', "version"),
+    "Infinity": (b'{"skills": {"inquiry": -Infinity}}', "skills.inquiry"),
+    "a float past the largest double": (b'{"version": 1e999}', "version"),
+    # RFC 8259 says UTF-8; Latin-1 bytes are not
+    "bytes that are no UTF-8": ('{"summary": "caf\u00e9"}'.encode("latin-1"), "body"),
+    "a list, not an object": (b"[1, 2]", "body"),
+}
+
+
+@pytest.mark.parametrize(("path", "good"), CREATES)
+@pytest.mark.parametrize("what", list(BAD_BODIES))
+async def test_a_malformed_body_is_400_naming_where_and_writes_nothing(
+    service: Client,
+    counts: Callable[[], Awaitable[dict[str, int]]],
+    path: str,
+    good: dict[str, Any],
+    what: str,
+) -> None:
+    data, field = BAD_BODIES[what]
+    before = await counts()
+    refused = await raw(service, "POST", path, 400, data)
+    assert refused["error_id"] == "invalid-input"
+    assert refused["details"]["field"] == field, refused
+    assert refused["message"]
+    assert await counts() == before
+
+
+@pytest.mark.parametrize(("path", "good"), CREATES)
+@pytest.mark.parametrize(
+    ("escaped", "where"),
+    [
+        ('"a\\ud800b"', "a lone high surrogate"),
+        ('"\\udc00"', "a lone low surrogate"),
+        ('"\\udc00\\ud800"', "two halves in the wrong order"),
+        ('"a\\u0000b"', "NUL, which PostgreSQL cannot store"),
+    ],
+)
+async def test_a_string_no_database_can_store_is_400_naming_its_field(
+    service: Client,
+    counts: Callable[[], Awaitable[dict[str, int]]],
+    path: str,
+    good: dict[str, Any],
+    escaped: str,
+    where: str,
+) -> None:
+    """Valid JSON escapes that make no valid text: refused at the door, wherever they are."""
+    key = "summary" if path == "/api/cases" else "name"
+    before = await counts()
+    body = json_with(good, key, escaped)
+    refused = await raw(service, "POST", path, 400, body)
+    assert refused["error_id"] == "invalid-input"
+    assert refused["details"]["field"] == key, (where, refused)
+    assert await counts() == before
+
+
+async def test_a_bad_string_in_a_nested_field_or_a_key_is_named_by_its_path(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]]
+) -> None:
+    before = await counts()
+    repair = {**CASE, "kind": "repair", "repair": {"fault": "漏水"}}
+    refused = await raw(
+        service, "POST", "/api/cases", 400, json_with(repair, "repair", '{"fault": "\\ud800"}')
+    )
+    assert refused["details"]["field"] == "repair.fault"
+    phones = json_with(RESIDENT, "phones", '["13800138000", "\\udfff"]')
+    refused = await raw(service, "POST", "/api/residents", 400, phones)
+    assert refused["details"]["field"] == "phones[2]"
+    key = b'{"\\ud800": 1, ' + json_with(CASE, "by", f'"{AGENT}"')[1:]
+    refused = await raw(service, "POST", "/api/cases", 400, key)
+    assert refused["details"]["field"] == "body"
+    assert await counts() == before
+
+
+async def test_ordinary_bodies_still_pass(service: Client) -> None:
+    """Guards the tests above: the same requests, well formed, are taken."""
+    for path, good in CREATES:
+        await call(service, "POST", path, 201, good)
+    nested = {**CASE, "kind": "repair", "repair": {"fault": "漏水", "key_left": True}}
+    await call(service, "POST", "/api/cases", 201, nested)
+    # A surrogate pair is text (one emoji), only a half alone is not.
+    emoji = json_with(CASE, "summary", '"\\u6f0f\\u6c34 \\ud83d\\ude00"')
+    case = await raw(service, "POST", "/api/cases", 201, emoji)
+    assert case["summary"] == "漏水 \U0001f600"
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "no-such-charset"])
+async def test_a_body_is_read_as_utf8_whatever_charset_the_header_claims(
+    service: Client, charset: str
+) -> None:
+    """JSON is UTF-8 (RFC 8259); an unknown charset made the old decoder raise (a 500)."""
+    headers = {"Content-Type": f"application/json; charset={charset}"}
+    data = json_with(CASE, "summary", '"漏水"')
+    case = await call(service, "POST", "/api/cases", 201, data=data, headers=headers)
+    assert case["summary"] == "漏水"
+
+
+def json_with(body: dict[str, Any], key: str, value: str) -> bytes:
+    """``body`` as JSON with ``key`` set to ``value`` written as raw JSON text."""
+    import json
+
+    others = {k: v for k, v in body.items() if k != key}
+    text = json.dumps(others, ensure_ascii=False)[:-1]
+    return f'{text}, "{key}": {value}}}'.encode()
