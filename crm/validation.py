@@ -10,7 +10,7 @@ hide in them.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from crm.exceptions import InvalidInput
@@ -25,6 +25,13 @@ _NAME = re.compile(r"[^<>{}\[\]\\/;\"=`$|\n\r\t]{1,40}")
 _ACTOR = re.compile(r"[^<>{}\[\]\\;\"=`$|]{1,80}")
 
 MAX_YUAN = Decimal(100_000)
+# Times people type (filters, appointments, deadlines met) must fall, in UTC, within
+# these years. Python's datetime stops at years 1 and 9999, so a time at either end
+# cannot even be converted to UTC (9999-12-31T23:59:59-14:00 is in year 10000) or have
+# a deadline added to it, and the database would be the one to fail. Nothing a hotline
+# records happened before 1900; the upper end leaves a year for deadline arithmetic.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)  # exclusive: the last allowed year is 9998
 
 
 def text(field: str, value: object, *, max_len: int, required: bool = False) -> str | None:
@@ -130,8 +137,14 @@ def money_fen(field: str, value: object) -> int:
     return int(amount * 100)
 
 
-def when(field: str, value: object, *, required: bool = False) -> datetime | None:
-    """An ISO 8601 time with its zone; a time without one would be a guess."""
+def when(
+    field: str, value: object, *, required: bool = False, naive_is_utc: bool = False
+) -> datetime | None:
+    """An ISO 8601 time with its zone; a time without one would be a guess.
+
+    ``naive_is_utc`` reads a time without a zone as UTC instead (the call list's filters,
+    documented so). Every time is bounded (``EARLIEST``..``LATEST``, see there).
+    """
     if value is None:
         if required:
             raise InvalidInput(field, "is required")
@@ -143,5 +156,19 @@ def when(field: str, value: object, *, required: bool = False) -> datetime | Non
     except ValueError as err:
         raise InvalidInput(field, f"must be an ISO 8601 time, got {value!r}") from err
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise InvalidInput(field, "must include a time zone, like +08:00 or Z")
+        if not naive_is_utc:
+            raise InvalidInput(field, "must include a time zone, like +08:00 or Z")
+        parsed = parsed.replace(tzinfo=UTC)
+    check_time_range(field, parsed)
     return parsed
+
+
+def check_time_range(field: str, value: datetime) -> None:
+    """Refuse an aware time whose UTC value lies outside ``EARLIEST``..``LATEST``."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        years = f"{EARLIEST.year} to {LATEST.year - 1}"
+        raise InvalidInput(field, f"must be a time from {years} (UTC), got {value.isoformat()}")

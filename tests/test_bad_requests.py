@@ -211,3 +211,62 @@ def json_with(body: dict[str, Any], key: str, value: str) -> bytes:
     others = {k: v for k, v in body.items() if k != key}
     text = json.dumps(others, ensure_ascii=False)[:-1]
     return f'{text}, "{key}": {value}}}'.encode()
+
+
+# -- times -----------------------------------------------------------------------------
+
+# In UTC these are in year 0 and year 10000, which Python's datetime cannot hold.
+TOO_EARLY = "0001-01-01T00:00:00+14:00"
+TOO_LATE = "9999-12-31T23:59:59-14:00"
+
+
+@pytest.mark.parametrize("path", ["/api/calls", "/api/cases"])
+@pytest.mark.parametrize(("field", "value"), [("since", TOO_EARLY), ("until", TOO_LATE)])
+async def test_a_time_filter_outside_the_calendar_is_400_naming_it(
+    service: Client, path: str, field: str, value: str
+) -> None:
+    """Were 503 storage-unavailable: the conversion to UTC failed at the database."""
+    refused = await call(service, "GET", path, 400, params={field: value})
+    assert refused["error_id"] == "invalid-query"
+    assert refused["details"]["field"] == field
+    assert "1900 to 9998" in refused["details"]["reason"]
+
+
+@pytest.mark.parametrize("path", ["/api/calls", "/api/cases"])
+async def test_the_ends_of_the_allowed_range_are_taken(service: Client, path: str) -> None:
+    window = {"since": "1900-01-01T00:00:00Z", "until": "9998-12-31T23:59:59Z"}
+    found = await call(service, "GET", path, 200, params=window)
+    assert found["total"] == 0
+
+
+@pytest.mark.parametrize("value", [TOO_EARLY, TOO_LATE, "1899-12-31T23:59:59+00:00"])
+async def test_a_work_order_appointment_outside_the_range_is_400_and_opens_nothing(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]], value: str
+) -> None:
+    before = await counts()
+    body = {**CASE, "kind": "repair", "repair": {"fault": "漏水", "appointment_at": value}}
+    refused = await call(service, "POST", "/api/cases", 400, body)
+    assert refused["error_id"] == "invalid-input"
+    assert refused["details"]["field"] == "repair.appointment_at"
+    assert await counts() == before
+
+
+async def test_every_time_field_of_a_case_is_bounded(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]]
+) -> None:
+    """The edits that take a time: the work order, a deadline met, a call-back promised."""
+    body = {**CASE, "kind": "repair", "repair": {"fault": "漏水"}}
+    case = await call(service, "POST", "/api/cases", 201, body)
+    path = f"/api/cases/{case['id']}"
+    before = await counts()
+    edits = [
+        ("PATCH", f"{path}/work-order", {"appointment_at": TOO_LATE}, "appointment_at"),
+        ("POST", f"{path}/deadlines/reply/met", {"at": TOO_EARLY}, "at"),
+        ("POST", f"{path}/callbacks", {"due_at": TOO_LATE}, "due_at"),
+    ]
+    for method, where, change, field in edits:
+        edit = {"version": case["version"], "by": AGENT, **change}
+        refused = await call(service, method, where, 400, edit)
+        assert refused["details"]["field"] == field, (where, refused)
+    assert await counts() == before
+    assert (await call(service, "GET", path, 200))["version"] == case["version"]

@@ -595,6 +595,8 @@ async def test_many_writers_each_see_every_other_change(crm: Crm) -> None:
         ({"technician": "<script>alert(1)</script>"}, "technician", "name"),
         ({"completed_at": "2026-11-24 09:00"}, "completed_at", "time zone"),
         ({"completed_at": "2030-01-01T00:00:00+08:00"}, "completed_at", "future"),
+        ({"completed_at": "0001-01-01T00:00:00+14:00"}, "completed_at", "from 1900 to 9998"),
+        ({"appointment_at": "9999-12-31T23:59:59-14:00"}, "appointment_at", "from 1900 to 9998"),
         ({"phone": "12345"}, "phone", "not a phone number"),
         ({"building": "3", "room": "999"}, "room", "unknown room 3-999"),
         ({"verdict": "ok"}, "verdict", "one of"),
