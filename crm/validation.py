@@ -1,22 +1,38 @@
 """Checks for values people type into the CRM, each failing with the field and the reason.
 
 Every write validates all its fields before it opens a transaction, so a refused request
-leaves nothing half-written. Free text is stored as typed (SQL goes through bound
-parameters, and pages escape on output), but control characters are refused and lengths
-are bounded; names, buildings and rooms must look like what they are, so markup cannot
-hide in them.
+leaves nothing half-written. Two sets of text rules, one for each kind of field:
+
+- free text (a case's summary and details, notes, remarks): stripped, bounded, line
+  breaks and tabs kept (CR LF stored as LF); refused are NUL and the other C0 controls,
+  DEL, the C1 controls and the bidi embeddings, overrides and isolates (U+202A-U+202E,
+  U+2066-U+2069), which show text in another order than it is stored.
+- ``name_text``, for every name-like field (residents', agents' and technicians' names,
+  who made a change, departments, queue labels): one line, and none of the characters
+  Unicode calls control, format or unassigned (category C: also zero-width spaces and
+  joiners, U+FEFF, bidi marks), no line or paragraph separators, no ``<`` or ``>``, and
+  no ``= + - @`` at the start, which a spreadsheet would run as a formula
+  (``@SUM(1+1)``; a hyphen starts no one's name, so it is refused too). Names,
+  buildings and rooms must look like what they are, so markup cannot hide in them.
+
+SQL goes through bound parameters and pages escape on output, so these rules are about
+what people will read later (and what a spreadsheet does with it), not about injection.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from crm.exceptions import InvalidInput
 from crm.phones import normalise_phone
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Refused in free text (see the module's docstring); \t and \n are kept.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What a spreadsheet reads as the start of a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@")
 # 3, 12, A, B2, 3栋 / 12号楼 / A座: letters, digits and a few building words; no markup.
 _BUILDING = re.compile(r"[0-9A-Za-z\u4e00-\u9fff-]{1,12}")
 _ROOM = re.compile(r"[0-9A-Za-z-]{1,12}")
@@ -42,11 +58,13 @@ def text(field: str, value: object, *, max_len: int, required: bool = False) -> 
         return None
     if not isinstance(value, str):
         raise InvalidInput(field, "must be a string")
-    value = value.strip()
+    value = value.strip().replace("\r\n", "\n")  # a browser's textarea sends CR LF
     if len(value) > max_len:
         raise InvalidInput(field, f"must be at most {max_len} characters, got {len(value)}")
-    if _CONTROL.search(value):
-        raise InvalidInput(field, "must not contain control characters")
+    found = _CONTROL.search(value)
+    if found:
+        code = f"U+{ord(found.group()):04X}"
+        raise InvalidInput(field, f"must not contain control characters ({code})")
     return value
 
 
@@ -56,22 +74,72 @@ def required_text(field: str, value: object, *, max_len: int) -> str:
     return result
 
 
+def name_text(
+    field: str,
+    value: object,
+    *,
+    max_len: int,
+    required: bool = True,
+    allowed: re.Pattern[str] | None = None,
+    looks_like: str = "",
+) -> str | None:
+    """A name-like field: one line, nothing invisible, no markup, no formula at the start.
+
+    ``allowed``, when given, is the whole value's stricter shape, refused with
+    ``looks_like`` as the reason (it replaces the check for ``<`` and ``>``).
+    """
+    result = text(field, value, max_len=max_len, required=required)
+    if result is None:
+        return None
+    if any(c in result for c in "\n\r\t"):
+        raise InvalidInput(field, "must be on one line (no line breaks or tabs)")
+    for char in result:
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):
+            raise InvalidInput(
+                field, f"must not contain control or invisible characters (U+{ord(char):04X})"
+            )
+    if result.startswith(FORMULA_START):
+        raise InvalidInput(
+            field,
+            f"must not start with {' '.join(FORMULA_START)} (a spreadsheet would run it "
+            "as a formula)",
+        )
+    if allowed is not None and not allowed.fullmatch(result):
+        raise InvalidInput(field, looks_like)
+    if allowed is None and ("<" in result or ">" in result):
+        raise InvalidInput(field, "must not contain markup (< or >)")
+    return result
+
+
+def required_name_text(field: str, value: object, *, max_len: int) -> str:
+    result = name_text(field, value, max_len=max_len)
+    assert result is not None
+    return result
+
+
 def name(field: str, value: object, *, required: bool = True) -> str | None:
     """A person's name: Chinese or Latin, 1 to 40 characters, no markup or code symbols."""
-    result = text(field, value, max_len=40, required=required)
-    if result is not None and re.search(r"[\n\r\t]", result):
-        raise InvalidInput(field, "must be on one line (no line breaks or tabs)")
-    if result is not None and not _NAME.fullmatch(result):
-        raise InvalidInput(field, "must be a person's name (no markup or symbols like < > ; =)")
-    return result
+    return name_text(
+        field,
+        value,
+        max_len=40,
+        required=required,
+        allowed=_NAME,
+        looks_like="must be a person's name (no markup or symbols like < > ; =)",
+    )
 
 
 def actor(field: str, value: object) -> str:
     """Who does it: required on every change, because the audit trail names them."""
-    result = text(field, value, max_len=80, required=True)
+    result = name_text(
+        field,
+        value,
+        max_len=80,
+        allowed=_ACTOR,
+        looks_like="must name a person or agent (no markup or symbols)",
+    )
     assert result is not None
-    if not _ACTOR.fullmatch(result):
-        raise InvalidInput(field, "must name a person or agent (no markup or symbols)")
     return result
 
 

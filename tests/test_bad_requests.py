@@ -270,3 +270,97 @@ async def test_every_time_field_of_a_case_is_bounded(
         assert refused["details"]["field"] == field, (where, refused)
     assert await counts() == before
     assert (await call(service, "GET", path, 200))["version"] == case["version"]
+
+
+# -- text ------------------------------------------------------------------------------
+
+# Every name-like field: one line, nothing invisible or reordering, no markup, no formula.
+BAD_NAMES = {
+    "a line break": "李娜\n主管",
+    "a tab": "李\t娜",
+    "a right-to-left override": "李娜\u202e",
+    "a zero-width space": "李\u200b娜",
+    "a zero-width joiner": "李\u200d娜",
+    "a word joiner": "李\u2060娜",
+    "a BOM inside": "李\ufeff娜",
+    "an escape sequence": "\x1b[2J李娜",
+    "NUL": "李\x00娜",
+    "markup": "<img src=x onerror=alert(1)>",
+    "a formula": "@SUM(1+1)",
+}
+NAME_FIELDS = [
+    ("/api/residents", RESIDENT, "name"),
+    ("/api/residents", RESIDENT, "by"),
+    ("/api/cases", CASE, "by"),
+    ("/api/agents", AGENT_BODY, "name"),
+]
+
+
+@pytest.mark.parametrize(("path", "good", "field"), NAME_FIELDS)
+@pytest.mark.parametrize("what", list(BAD_NAMES))
+async def test_a_name_against_the_rules_of_names_is_400_naming_it_and_stores_nothing(
+    service: Client,
+    counts: Callable[[], Awaitable[dict[str, int]]],
+    path: str,
+    good: dict[str, Any],
+    field: str,
+    what: str,
+) -> None:
+    before = await counts()
+    refused = await call(service, "POST", path, 400, {**good, field: BAD_NAMES[what]})
+    assert refused["error_id"] == "invalid-input"
+    assert refused["details"]["field"] == field, refused
+    assert await counts() == before
+
+
+async def test_an_edit_by_a_bad_name_changes_nothing_and_writes_no_audit_entry(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]]
+) -> None:
+    case = await call(service, "POST", "/api/cases", 201, CASE)
+    path = f"/api/cases/{case['id']}"
+    before = await counts()
+    for by in ("agent:3\n2026-11-24 system: closed", "agent:3 \u202e李娜", "=cmd|' /C calc'!A0"):
+        edit = {"version": case["version"], "by": by, "summary": "改了"}
+        refused = await call(service, "PATCH", path, 400, edit)
+        assert refused["details"]["field"] == "by"
+        note = {"version": case["version"], "by": by, "text": "备注"}
+        refused = await call(service, "POST", f"{path}/notes", 400, note)
+        assert refused["details"]["field"] == "by"
+    assert await counts() == before
+    assert (await call(service, "GET", path, 200))["summary"] == CASE["summary"]
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("漏水\x00", "NUL"),
+        ("漏水\x07", "a bell"),
+        ("\x1b[31m漏水", "an escape sequence"),
+        ("漏水\u202e", "a right-to-left override"),
+        ("漏\u2067水", "a right-to-left isolate"),
+        ("漏水\x9b", "a C1 control"),
+    ],
+)
+async def test_free_text_refuses_controls_and_reordering(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]], text: str, what: str
+) -> None:
+    before = await counts()
+    for field in ("summary", "detail"):
+        refused = await call(service, "POST", "/api/cases", 400, {**CASE, field: text})
+        assert refused["details"]["field"] == field, what
+    assert await counts() == before
+
+
+async def test_free_text_keeps_its_line_breaks_and_tabs(service: Client) -> None:
+    """A note is written in lines; a browser's form sends them as CR LF, stored as LF."""
+    detail = "一楼:\t漏水\r\n二楼:\t正常\n三楼:\t\u200d👨\u200d👩\u200d👧"
+    case = await call(service, "POST", "/api/cases", 201, {**CASE, "detail": detail})
+    assert case["detail"] == "一楼:\t漏水\n二楼:\t正常\n三楼:\t\u200d👨\u200d👩\u200d👧"
+
+
+async def test_ordinary_names_still_pass(service: Client) -> None:
+    """Guards the tests above: names as people write them are taken."""
+    for name in ("张伟", "阿沛·阿旺晋美", "Li Na", "O'Brien", "李娜 (夜班)"):
+        await call(service, "POST", "/api/residents", 201, {**RESIDENT, "name": name})
+    agent = await call(service, "POST", "/api/agents", 201, {**AGENT_BODY, "name": "王敏 2号"})
+    assert agent["name"] == "王敏 2号"

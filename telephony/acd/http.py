@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from crm import validation as v
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
@@ -149,10 +150,9 @@ async def _change_state(request: web.Request) -> web.StreamResponse:
     action = _text(body, "action", required=True) or ""
     if action not in REQUESTS:
         raise InvalidInput("action", f"must be one of {', '.join(REQUESTS)}")
-    reason = _text(body, "reason", required=action == "pause")
-    if reason is not None and not 0 < len(reason.strip()) <= 80:
-        raise InvalidInput("reason", "must be 1 to 80 characters")
-    roster.apply(agent, REQUESTS[action], reason=reason.strip() if reason else None)
+    # A label a supervisor reads (午休, 培训): the rules of every name-like field.
+    reason = v.name_text("reason", body.get("reason"), max_len=80, required=action == "pause")
+    roster.apply(agent, REQUESTS[action], reason=reason)
     return web.json_response(agent.to_json())
 
 
