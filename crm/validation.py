@@ -11,8 +11,9 @@ leaves nothing half-written. Two sets of text rules, one for each kind of field:
   who made a change, departments, queue labels): one line, and none of the characters
   Unicode calls control, format or unassigned (category C: also zero-width spaces and
   joiners, U+FEFF, bidi marks), no line or paragraph separators, no ``<`` or ``>``, and
-  no ``= + - @`` at the start, which a spreadsheet would run as a formula
-  (``@SUM(1+1)``; a hyphen starts no one's name, so it is refused too). Names,
+  no ``= + - @`` (nor their full-width forms) at the start, which a spreadsheet would
+  run as a formula (``@SUM(1+1)``; a hyphen starts no one's name and ``-2+3`` is a
+  formula, so it is refused too; see ``crm.spreadsheet`` for the CSV we write). Names,
   buildings and rooms must look like what they are, so markup cannot hide in them.
 
 SQL goes through bound parameters and pages escape on output, so these rules are about
@@ -28,11 +29,10 @@ from decimal import Decimal, InvalidOperation
 
 from crm.exceptions import InvalidInput
 from crm.phones import normalise_phone
+from crm.spreadsheet import FORMULA_START
 
 # Refused in free text (see the module's docstring); \t and \n are kept.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-# What a spreadsheet reads as the start of a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@")
 # 3, 12, A, B2, 3栋 / 12号楼 / A座: letters, digits and a few building words; no markup.
 _BUILDING = re.compile(r"[0-9A-Za-z\u4e00-\u9fff-]{1,12}")
 _ROOM = re.compile(r"[0-9A-Za-z-]{1,12}")
@@ -102,8 +102,8 @@ def name_text(
     if result.startswith(FORMULA_START):
         raise InvalidInput(
             field,
-            f"must not start with {' '.join(FORMULA_START)} (a spreadsheet would run it "
-            "as a formula)",
+            f"must not start with {result[0]} (a spreadsheet would run it as a formula: "
+            "= + - @ may not begin a name)",
         )
     if allowed is not None and not allowed.fullmatch(result):
         raise InvalidInput(field, looks_like)

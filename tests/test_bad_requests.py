@@ -364,3 +364,24 @@ async def test_ordinary_names_still_pass(service: Client) -> None:
         await call(service, "POST", "/api/residents", 201, {**RESIDENT, "name": name})
     agent = await call(service, "POST", "/api/agents", 201, {**AGENT_BODY, "name": "王敏 2号"})
     assert agent["name"] == "王敏 2号"
+
+
+async def test_a_roster_upload_refuses_a_formula_for_a_name(
+    service: Client, counts: Callable[[], Awaitable[dict[str, int]]]
+) -> None:
+    """Was stored as a resident named @SUM(1+1), to run in the next export's spreadsheet."""
+    before = await counts()
+    roster = "building,room,name,phones\n3,201,@SUM(1+1),13800138000\n3,201,=1+1,13900139000\n"
+    report = await call(
+        service,
+        "POST",
+        "/api/residents/import",
+        200,
+        params={"by": "物业前台"},
+        data=roster.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert [r["line"] for r in report["rejected"]] == [2, 3]
+    assert all("formula" in r["reason"] for r in report["rejected"])
+    assert report["added"] == 0
+    assert await counts() == before
