@@ -8,7 +8,10 @@ alone. What a refused request left behind is counted in the database, never assu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -32,18 +35,22 @@ Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
-@pytest.fixture
-async def service(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
+def service_app(db_url: str, tmp_path: Path) -> web.Application:
     base = load_config(ROOT / "config" / "hotline.toml", env={})
     config = dataclasses.replace(
         base,
         ari=AriConfig(url="http://127.0.0.1:9/ari", reconnect_initial_s=0.05, reconnect_max_s=1),
-        database=DatabaseConfig(url=migrated_db_url),
+        database=DatabaseConfig(url=db_url),
         access=AccessConfig(staff_token=STAFF_TOKEN),
         recording=dataclasses.replace(base.recording, dir=tmp_path / "recordings"),
         transcription=dataclasses.replace(base.transcription, enabled=False),
     )
-    client = await aiohttp_client(build_app(config))
+    return build_app(config)
+
+
+@pytest.fixture
+async def service(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
+    client = await aiohttp_client(service_app(migrated_db_url, tmp_path))
     await call(client, "POST", "/api/rooms", 201, {"building": "3", "room": "201"})
     return client
 
@@ -385,3 +392,74 @@ async def test_a_roster_upload_refuses_a_formula_for_a_name(
     assert all("formula" in r["reason"] for r in report["rejected"])
     assert report["added"] == 0
     assert await counts() == before
+
+
+# -- the log ---------------------------------------------------------------------------
+
+
+async def fake_handler_bug(request: web.Request) -> web.StreamResponse:
+    """A fault injected for the test: what a bug in a handler looks like to aiohttp."""
+    raise ZeroDivisionError("a bug")
+
+
+@pytest.fixture
+async def with_a_bug(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
+    app = service_app(migrated_db_url, tmp_path)
+    app.router.add_get("/test/fake-bug", fake_handler_bug)
+    return await aiohttp_client(app)
+
+
+async def exchange(client: Client, request: bytes) -> bytes:
+    """Send raw bytes to the running server and read its whole answer (it closes after)."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+MALFORMED = {
+    "a header line without a colon": b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    "a header of 10 kB": b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: "
+    + b"a" * 10_000
+    + b"\r\n\r\n",
+    "a control character in the path": b"GET /api/\x01calls HTTP/1.1\r\nHost: x\r\n\r\n",
+    "two content lengths": (
+        b"POST /api/cases HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+    ),
+    "a chunk size that is no number": (
+        b"POST /api/cases HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    ),
+    # aiohttp keeps this one at DEBUG (port scanners send it), but with a traceback
+    "a method that is no token": b"G(T /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("what", list(MALFORMED))
+async def test_a_malformed_request_is_one_info_line_without_a_traceback(
+    with_a_bug: Client, caplog: pytest.LogCaptureFixture, what: str
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="aiohttp")
+    answer = await exchange(with_a_bug, MALFORMED[what])
+    assert re.findall(rb"HTTP/1\.[01] (\d{3}) ", answer)[-1] == b"400", answer
+    server = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in server if r.levelno >= logging.WARNING] == []
+    assert [r for r in server if r.exc_info or r.exc_text] == []
+    (line,) = server
+    assert line.levelno <= logging.INFO
+    assert line.getMessage().startswith("bad request refused: 400 ")
+    assert "\n" not in line.getMessage()
+
+
+async def test_a_bug_in_a_handler_still_logs_an_error_with_its_traceback(
+    with_a_bug: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await exchange(with_a_bug, b"GET /test/fake-bug HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 500 ")
+    (error,) = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert error.levelno == logging.ERROR
+    assert error.exc_info is not None
+    assert isinstance(error.exc_info[1], ZeroDivisionError)
