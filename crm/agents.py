@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from crm import validation
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
 from crm.models import Agent, AgentSkill, AgentStateChange
 from crm.repository import Repository, record_json, require_aware
@@ -59,8 +60,8 @@ def check_agent_fields(
     *, name: str | None, endpoint: str | None, skills: Mapping[str, int] | None
 ) -> None:
     """Refuse what would make an agent that cannot be dialled or matched to a queue."""
-    if name is not None and not (0 < len(name.strip()) <= 80):
-        raise InvalidInput("name", "must be 1 to 80 characters")
+    if name is not None:
+        validation.required_name_text("name", name, max_len=80)
     if endpoint is not None and not ENDPOINT.fullmatch(endpoint):
         raise InvalidInput("endpoint", "must look like PJSIP/1001 (technology/resource)")
     if skills is not None:

@@ -97,7 +97,9 @@ def _details(step: str, given: dict[str, object], note: str | None) -> dict[str,
     elif step == Step.INVESTIGATE and note is None:
         raise InvalidInput("note", "析诉 needs the findings")
     elif step == Step.ASSIGN:
-        values["responsible"] = v.required_text("responsible", given.get("responsible"), max_len=80)
+        values["responsible"] = v.required_name_text(
+            "responsible", given.get("responsible"), max_len=80
+        )
     elif step == Step.RESOLVE and note is None:
         raise InvalidInput("note", "处理 needs what was done and the resident's sign-off")
     elif step == Step.REVIEW:

@@ -11,14 +11,15 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiMapping
 
+from crm import validation
 from crm.calls import CallLog
-from crm.exceptions import InvalidQuery, NotFound, StorageError
+from crm.exceptions import InvalidInput, InvalidQuery, NotFound, StorageError
 
 CALL_LOG: web.AppKey[CallLog] = web.AppKey("call_log", CallLog)
 
@@ -130,16 +131,13 @@ def _datetime_param(query: MultiMapping[str], field: str) -> datetime | None:
     if not raw:
         return None
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        reason = "must be an ISO-8601 date-time"
+        return validation.when(field, raw, naive_is_utc=True)
+    except InvalidInput as err:
+        reason = err.reason
         if " " in raw:
             # An unencoded "+08:00" arrives as " 08:00".
             reason += "; encode '+' in the offset as %2B"
         raise InvalidQuery(field, reason) from None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _int_param(query: MultiMapping[str], field: str, default: int, low: int, high: int) -> int:

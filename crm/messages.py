@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from crm.exceptions import Conflict, InvalidInput, NotFound
+from crm import validation
+from crm.exceptions import Conflict, NotFound
 from crm.models import Message
 from crm.repository import Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
@@ -80,14 +81,12 @@ class MessageBox(Repository):
     ) -> MessageRecord:
         """Mark a message handled; handling it twice is a conflict, not a silent overwrite."""
         require_aware("at", at)
-        if not by.strip() or len(by) > 80:
-            raise InvalidInput("handled_by", "must be 1 to 80 characters")
-        if note is not None and len(note) > 2000:
-            raise InvalidInput("note", "must be at most 2000 characters")
+        by = validation.actor("handled_by", by)
+        note = validation.text("note", note, max_len=2000)
         statement = (
             update(Message)
             .where(Message.id == message_id, Message.handled_at.is_(None))
-            .values(handled_at=at, handled_by=by.strip(), note=note)
+            .values(handled_at=at, handled_by=by, note=note)
             .returning(Message.id)
         )
         async with self._transaction("mark handled") as session:

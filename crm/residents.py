@@ -109,14 +109,10 @@ def check_room(building: object, room: object) -> tuple[str, str]:
 
 
 def check_name(field: str, value: object) -> str:
-    """A resident's name, required and on one line.
-
-    ``validation.name`` lets a line break through (it is not a control character there);
-    a roster cell that spans lines is a slip in Excel, not part of anyone's name.
-    """
-    result = validation.required_text(field, validation.name(field, value), max_len=40)
-    if any(c in result for c in "\n\r\t"):
-        raise InvalidInput(field, "must be on one line (no line breaks or tabs)")
+    """A resident's name, required: ``validation.name``'s rules (one line: a roster cell
+    that spans lines is a slip in Excel, not part of anyone's name)."""
+    result = validation.name(field, value)
+    assert result is not None
     return result
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from crm import validation
+from crm.exceptions import InvalidInput
 from crm.rules import ServiceRules
 from telephony.exceptions import ConfigError
 
@@ -601,9 +603,14 @@ def _queues(source: str, raw: Any, holding: HoldingConfig) -> dict[str, QueueCon
         for key, value in (("when_closed", closed), ("when_nobody_logged_in", nobody)):
             if value not in WhenClosed.ALL:
                 raise q.fail(key, f"must be one of {', '.join(WhenClosed.ALL)}")
+        label = q.text("label", base.label)
+        try:
+            validation.name_text("label", label, max_len=20)
+        except InvalidInput as err:
+            raise q.fail("label", err.reason) from None
         queues[name] = QueueConfig(
             name=name,
-            label=q.text("label", base.label),
+            label=label.strip(),
             priority=q.integer("priority", base.priority, minimum=0, maximum=1000),
             strategy=strategy,
             ring_timeout_s=q.number("ring_timeout_s", base.ring_timeout_s, minimum=3),

@@ -8,7 +8,6 @@ down, so a console can show the reason instead of a stack trace.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from crm.case_store import StaleVersion
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound, StorageError
 from crm.rules import IllegalTransition as IllegalCaseTransition
 from telephony.exceptions import IllegalTransition
+from telephony.json_input import parse_object
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,8 @@ def error(status: int, error_id: str, message: str, **details: Any) -> web.Respo
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 naming the body."""
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "must be a JSON object")
-    return body
+    """The request's JSON object, checked by ``telephony.json_input``; else a 400."""
+    return parse_object(await request.read())
 
 
 def path_id(request: web.Request) -> int:

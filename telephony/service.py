@@ -58,6 +58,7 @@ from telephony.deadline_watcher import DeadlineWatcher
 from telephony.exceptions import ConfigError
 from telephony.holding import HoldingArea
 from telephony.ivr.menu import Menu, load_menu
+from telephony.logs import quiet_bad_requests
 from telephony.prompts import PromptLibrary
 from telephony.recording.fetcher import RecordingFetcher
 from telephony.recording.http import add_recording_routes
@@ -124,6 +125,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
     check_menu_queues(menu, config)
     model = speech_model(config)  # a missing or wrong model stops the start, naming it
     prompts = prompt_library(config)
+    quiet_bad_requests()  # before the first request can be refused
     app = web.Application()
     app[CONFIG] = config
     app[PROMPTS] = prompts

@@ -142,6 +142,13 @@ INVALID_AGENT_FIELDS = [
     pytest.param({"name": ""}, "name", id="name-empty"),
     pytest.param({"name": "   "}, "name", id="name-blank"),
     pytest.param({"name": "x" * 81}, "name", id="name-too-long"),
+    pytest.param({"name": "王\x00芳"}, "name", id="name-nul"),
+    pytest.param({"name": "\x1b[31m王芳"}, "name", id="name-escape-sequence"),
+    pytest.param({"name": "<b>王芳</b>"}, "name", id="name-markup"),
+    pytest.param({"name": "王\u202e芳"}, "name", id="name-bidi-override"),
+    pytest.param({"name": "王\u200b芳"}, "name", id="name-zero-width"),
+    pytest.param({"name": "王芳\n主管"}, "name", id="name-two-lines"),
+    pytest.param({"name": "=HYPERLINK(1)"}, "name", id="name-formula"),
     pytest.param({"skills": {"repair": 0}}, "skills.repair", id="level-0"),
     pytest.param({"skills": {"repair": 11}}, "skills.repair", id="level-11"),
     pytest.param({"skills": {"repair": "5"}}, "skills.repair", id="level-str"),
@@ -154,7 +161,8 @@ INVALID_AGENT_FIELDS = [
 async def test_create_refuses_invalid_fields_naming_the_field(
     records: Records, fields: dict[str, object], field: str
 ) -> None:
-    """An undiallable endpoint, an empty or over-long name, or a skill level that is not an
+    """An undiallable endpoint, a name that breaks the rules of names (empty, over-long,
+    control or invisible characters, markup, a formula), or a skill level that is not an
     integer 1..10 is refused with InvalidInput naming the field; nothing is stored."""
     arguments: dict[str, object] = {
         "name": "王芳",
@@ -545,6 +553,28 @@ async def test_mark_handled_stores_who_when_and_note_and_moves_it_to_handled(
     handled, handled_total = await records.messages.list(handled=True)
     assert ([m.id for m in unhandled], unhandled_total) == ([open_id], 1)
     assert ([m.id for m in handled], handled_total) == ([handled_id], 1)
+
+
+@pytest.mark.parametrize(
+    ("by", "note", "field"),
+    [
+        ("客服小王\n客服小李", None, "handled_by"),
+        ("客服\u202e小王", None, "handled_by"),
+        ("<i>客服小王</i>", None, "handled_by"),
+        ("客服小王", "已转告\x00维修部", "note"),
+        ("客服小王", "已转告\u202e维修部", "note"),
+    ],
+)
+async def test_mark_handled_refuses_a_bad_handler_or_note_and_leaves_it_open(
+    records: Records, by: str, note: str | None, field: str
+) -> None:
+    """Who handled it follows the rules of names; the note those of free text."""
+    call_id = await records.new_call("chan-1")
+    message_id = await leave(records, call_id, 10)
+    with pytest.raises(InvalidInput) as refused:
+        await records.messages.mark_handled(message_id, by=by, note=note, at=at(60))
+    assert refused.value.field == field
+    assert (await records.messages.get(message_id)).handled_at is None
 
 
 async def test_second_mark_handled_is_a_conflict_naming_who_handled_it(records: Records) -> None:

@@ -469,6 +469,34 @@ async def test_a_complaint_walks_the_eight_steps_with_who_and_when(crm: Crm) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    "responsible", ["保安部\n刘队长", "保安部\u202e", "<b>保安部</b>", "@保安部"]
+)
+async def test_the_department_held_responsible_follows_the_rules_of_names(
+    crm: Crm, responsible: str
+) -> None:
+    case = await complaint(crm)
+    details = {"nature": "valid", "subject": "attitude", "reasonable": True}
+    case = await crm.complaints.step(
+        case.id, step=Step.CLASSIFY, version=case.version, by=AGENT, details=details
+    )
+    case = await crm.complaints.step(
+        case.id, step=Step.INVESTIGATE, version=case.version, by=AGENT, note="属实"
+    )
+    audit_before = await crm.count(m.AuditEntry)
+    with pytest.raises(InvalidInput) as refused:
+        await crm.complaints.step(
+            case.id,
+            step=Step.ASSIGN,
+            version=case.version,
+            by=AGENT,
+            details={"responsible": responsible},
+        )
+    assert refused.value.field == "responsible"
+    assert await crm.count(m.AuditEntry) == audit_before
+    assert (await crm.cases.get(case.id)).version == case.version
+
+
 async def test_complaint_steps_cannot_be_skipped_repeated_or_faked(crm: Crm) -> None:
     case = await complaint(crm)
     with pytest.raises(IllegalTransition, match="next step is classify"):
@@ -595,6 +623,8 @@ async def test_many_writers_each_see_every_other_change(crm: Crm) -> None:
         ({"technician": "<script>alert(1)</script>"}, "technician", "name"),
         ({"completed_at": "2026-11-24 09:00"}, "completed_at", "time zone"),
         ({"completed_at": "2030-01-01T00:00:00+08:00"}, "completed_at", "future"),
+        ({"completed_at": "0001-01-01T00:00:00+14:00"}, "completed_at", "from 1900 to 9998"),
+        ({"appointment_at": "9999-12-31T23:59:59-14:00"}, "appointment_at", "from 1900 to 9998"),
         ({"phone": "12345"}, "phone", "not a phone number"),
         ({"building": "3", "room": "999"}, "room", "unknown room 3-999"),
         ({"verdict": "ok"}, "verdict", "one of"),

@@ -236,6 +236,72 @@ async def test_bad_rows_are_rejected_with_their_line_and_reason_and_the_rest_imp
     ]
 
 
+NAMES_REFUSED = [
+    ("张\t伟", "one line"),
+    ("张伟\u202e", "U+202E"),  # RIGHT-TO-LEFT OVERRIDE: shows the rest reversed
+    ("张\u2066伟", "U+2066"),  # an isolate
+    ("张\u200b伟", "invisible"),  # zero-width space
+    ("张\u200c伟", "invisible"),
+    ("张\u200d伟", "invisible"),
+    ("张\u2060伟", "invisible"),  # word joiner
+    ("张\ufeff伟", "invisible"),  # zero-width no-break space (a BOM inside the text)
+    ("张\x85伟", "U+0085"),  # NEL, a C1 control
+    ("@SUM(1+1)", "formula"),
+    ("+86 张伟", "formula"),
+    ("-2+3", "formula"),
+    ("=1+1", "formula"),
+]
+
+
+@pytest.mark.parametrize(("name", "reason"), NAMES_REFUSED)
+async def test_a_roster_name_against_the_rules_of_names_is_a_rejected_line(
+    crm: Crm, tmp_path: Path, name: str, reason: str
+) -> None:
+    """The same rules as every name typed in (crm.validation.name_text)."""
+    roster = f'building,room,name,phones\n3,201,"{name}",13800138000\n3,202,李四,13900139000\n'
+    report = await import_roster(crm.directory, write(tmp_path, roster))
+    (rejected,) = report.rejected
+    assert rejected.line == 2
+    assert rejected.reason.startswith("name: ")
+    assert reason in rejected.reason
+    assert report.added == 1
+    names = {r.name for r in (await crm.everyone()).values()}
+    assert names == {"李四"}
+
+
+@pytest.mark.parametrize(("name", "reason"), NAMES_REFUSED)
+async def test_a_resident_name_against_the_rules_of_names_is_refused_and_nothing_stored(
+    crm: Crm, tmp_path: Path, name: str, reason: str
+) -> None:
+    await import_roster(
+        crm.directory, write(tmp_path, "building,room,name,phones\n3,201,李四,13900139000\n")
+    )
+    before = await crm.counts()
+    with pytest.raises(InvalidInput) as refused:
+        await crm.directory.create(
+            name=name, building="3", room="201", phones=["13800138000"], by="agent:1"
+        )
+    assert (refused.value.field, reason in refused.value.reason) == ("name", True)
+    (resident,) = (await crm.everyone()).values()
+    with pytest.raises(InvalidInput) as renamed:
+        await crm.directory.update(resident.id, version=resident.version, by="agent:1", name=name)
+    assert renamed.value.field == "name"
+    assert await crm.counts() == before
+
+
+@pytest.mark.parametrize(
+    "by", ["agent:1\n伪造的第二行", "agent:1\u200b", "\tagent:1 x\ty", "agent:1\u202e", "@agent"]
+)
+async def test_who_made_a_change_follows_the_rules_of_names(crm: Crm, by: str) -> None:
+    """The audit trail's ``by`` shows one honest line: no forged second entry, no reordering."""
+    with pytest.raises(InvalidInput) as refused:
+        await crm.directory.create(
+            name="张伟", building="3", room="201", phones=["13800138000"], by=by
+        )
+    assert refused.value.field == "by"
+    assert await crm.counts() == {"rooms": 0, "residents": 0, "phones": 0, "audit": 0}
+
+
 @pytest.mark.parametrize(
     "header",
     [

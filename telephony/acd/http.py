@@ -8,17 +8,18 @@ the reason, and an accepted one is persisted and published like any ACD change.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from crm import validation as v
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from telephony.http_errors import answer_errors as _answer_errors
+from telephony.http_errors import json_body
 from telephony.http_errors import path_id as _id
 
 log = logging.getLogger(__name__)
@@ -45,16 +46,6 @@ def add_acd_routes(app: web.Application) -> None:
     app.router.add_get("/api/messages", _list_messages)
     app.router.add_post("/api/messages/{id}/handled", _message_handled)
     app.router.add_get("/api/live", _live)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise InvalidInput("body", "must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "must be a JSON object")
-    return body
 
 
 def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:
@@ -92,7 +83,7 @@ async def _list_agents(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _create_agent(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     known = set(request.app[ACD].config.queues)
     record = await roster.directory.create(
@@ -118,7 +109,7 @@ async def _get_agent(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _update_agent(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     agent_id = _id(request)
     if agent_id not in roster.agents:
@@ -150,7 +141,7 @@ async def _remove_agent(request: web.Request) -> web.StreamResponse:
 
 @_answer_errors
 async def _change_state(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     roster = request.app[ROSTER]
     agent_id = _id(request)
     agent = roster.agents.get(agent_id)
@@ -159,10 +150,9 @@ async def _change_state(request: web.Request) -> web.StreamResponse:
     action = _text(body, "action", required=True) or ""
     if action not in REQUESTS:
         raise InvalidInput("action", f"must be one of {', '.join(REQUESTS)}")
-    reason = _text(body, "reason", required=action == "pause")
-    if reason is not None and not 0 < len(reason.strip()) <= 80:
-        raise InvalidInput("reason", "must be 1 to 80 characters")
-    roster.apply(agent, REQUESTS[action], reason=reason.strip() if reason else None)
+    # A label a supervisor reads (午休, 培训): the rules of every name-like field.
+    reason = v.name_text("reason", body.get("reason"), max_len=80, required=action == "pause")
+    roster.apply(agent, REQUESTS[action], reason=reason)
     return web.json_response(agent.to_json())
 
 
@@ -217,7 +207,7 @@ def _int_query(request: web.Request, name: str, default: int, low: int, high: in
 
 @_answer_errors
 async def _message_handled(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await json_body(request)
     record = await request.app[MESSAGES].mark_handled(
         _id(request),
         by=_text(body, "handled_by", required=True) or "",
