@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -131,12 +131,12 @@ class CallLog(Repository):
             .returning(Call.id)
         )
         try:
-            async with self._sessions() as session, session.begin():
+            async with self._transaction("open_call") as session:
                 return (await session.execute(statement)).scalar_one()
-        except IntegrityError as err:
-            duplicate = err
-        except SQLAlchemyError as err:
-            raise StorageError("open_call failed") from err
+        except StorageError as err:
+            if not isinstance(err.__cause__, IntegrityError):
+                raise
+            duplicate = err.__cause__
         async with self._transaction("open_call") as session:
             existing = await session.scalar(select(Call.id).where(Call.channel_id == channel_id))
         if existing is None:

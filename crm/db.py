@@ -8,6 +8,7 @@ concurrent calls while the API reads.
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +21,45 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # WAL lets the API read while a call is being written; NORMAL is durable across a service
-# crash (only an OS crash can lose the last commits); busy_timeout makes a writer wait for
-# another instead of failing at once; SQLite leaves foreign keys off unless asked.
+# crash (only an OS crash can lose the last commits); SQLite leaves foreign keys off unless
+# asked. busy_timeout (set from the wait, below) makes our one connection wait for another
+# process's write lock (a roster import, `hotline transcribe`) instead of failing at once.
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
 )
 
+# How long a unit of work may wait for the database: for a free pooled connection, and on
+# SQLite also for the file's write lock. Units of work last milliseconds; one still waiting
+# after this is stuck behind something that is not coming back soon (a unit of work opened
+# inside another waits for itself), and failing it (503 storage-unavailable, logged with
+# its name) beats holding up live calls behind it, as the 60 s this used to be did.
+DEFAULT_WAIT_S = 5.0
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine; for a SQLite file, also its folder and connection pragmas."""
+
+def create_engine(
+    url: str, *, wait_s: float = DEFAULT_WAIT_S, pool_size: int | None = None
+) -> AsyncEngine:
+    """Create the async engine; for a SQLite file, also its folder and connection pragmas.
+
+    ``pool_size`` fixes the number of connections (tests run the repositories on exactly
+    one, on PostgreSQL too, so that a unit of work opening a second one while it holds
+    the first shows as a wait). SQLite always has one.
+    """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    pool: dict[str, Any] = {"pool_timeout": wait_s}
+    if sqlite or pool_size is not None:
         # SQLite has one writer at a time. Several pooled connections contend for its lock
         # through the busy handler, which sleeps in steps of up to 100 ms; one connection
         # makes writers queue in order instead (a 100-call burst: p99 390 → 180 ms).
-        engine = _create_async_engine(parsed, pool_size=1, max_overflow=0, pool_timeout=60)
-    else:
-        engine = _create_async_engine(parsed)
-    if parsed.get_backend_name() == "sqlite":
+        pool.update(pool_size=1 if sqlite else pool_size, max_overflow=0)
+    engine = _create_async_engine(parsed, **pool)
+    if sqlite:
         _make_sqlite_folder(parsed)
-        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        busy_ms = max(1, round(wait_s * 1000))
+        event.listen(engine.sync_engine, "connect", functools.partial(_set_sqlite_pragmas, busy_ms))
     return engine
 
 
@@ -77,10 +94,10 @@ def _make_sqlite_folder(url: URL) -> None:
     Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _set_sqlite_pragmas(busy_ms: int, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in (*SQLITE_PRAGMAS, f"PRAGMA busy_timeout={busy_ms}"):
             cursor.execute(pragma)
     finally:
         cursor.close()

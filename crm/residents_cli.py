@@ -26,6 +26,9 @@ class _Database(Protocol):
     @property
     def url(self) -> str: ...
 
+    @property
+    def wait_s(self) -> float: ...
+
 
 class HasDatabase(Protocol):
     """What the command needs of the service's configuration (``telephony.config.Config``)."""
@@ -53,15 +56,15 @@ def add_residents_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def run_residents(args: argparse.Namespace, config: HasDatabase) -> int:
     try:
-        return asyncio.run(_run(args, config.database.url))
+        return asyncio.run(_run(args, config.database.url, config.database.wait_s))
     except CrmError as err:
         print(f"hotline residents: {err}", file=sys.stderr)
         return 2
 
 
-async def _run(args: argparse.Namespace, url: str) -> int:
+async def _run(args: argparse.Namespace, url: str, wait_s: float) -> int:
     await migrate(url)
-    engine = create_engine(url)
+    engine = create_engine(url, wait_s=wait_s)
     try:
         directory = ResidentDirectory(make_sessionmaker(engine), SystemClock())
         if args.residents_action == "import":

@@ -107,10 +107,19 @@ class TranscriptBook(Repository):
             .returning(TranscriptionJob.id)
         )
         async with self._transaction("requeue transcription") as session:
-            if (await session.execute(statement)).scalar_one_or_none() is None:
-                job = await self.job_for_call(call_id)  # NotFound if there is none
+            job_id = (await session.execute(statement)).scalar_one_or_none()
+            # Read in the same session: a second unit of work here would wait for the
+            # connection this one holds (SQLite has one).
+            job = await session.scalar(
+                select(TranscriptionJob)
+                .where(TranscriptionJob.call_id == call_id)
+                .execution_options(populate_existing=True)
+            )
+            if job is None:
+                raise NotFound("transcription job for call", call_id)
+            if job_id is None:
                 raise Conflict(f"transcription of call {call_id} is {job.status}")
-        return await self.job_for_call(call_id)
+            return _job(job)
 
     @uncancellable
     async def resume_running(self, *, at: datetime) -> int:

@@ -57,7 +57,11 @@ class HttpConfig:
 
 @dataclass(frozen=True)
 class DatabaseConfig:
+    """``wait_s``: how long a unit of work waits for a connection (and on SQLite for the
+    file's write lock) before it fails with 503 storage-unavailable, logged by name."""
+
     url: str = "sqlite+aiosqlite:///var/hotline.db"
+    wait_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             host=h.text("host", defaults.http.host),
             port=h.integer("port", defaults.http.port, minimum=0, maximum=65535),
         ),
-        database=DatabaseConfig(url=db_url),
+        database=DatabaseConfig(
+            url=db_url, wait_s=d.number("wait_s", defaults.database.wait_s, minimum=0.1)
+        ),
         ring=RingConfig(
             on_ms=r.integer("on_ms", defaults.ring.on_ms, minimum=100),
             off_ms=r.integer("off_ms", defaults.ring.off_ms, minimum=0),

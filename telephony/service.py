@@ -132,7 +132,7 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await migrate(config.database.url)
-        engine = create_engine(config.database.url)
+        engine = create_engine(config.database.url, wait_s=config.database.wait_s)
         sessions = make_sessionmaker(engine)
         call_log = CallLog(sessions)
         app[CALL_LOG] = call_log

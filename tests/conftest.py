@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import logging
 import os
 import subprocess
 import uuid
@@ -25,7 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from crm.calls import CallLog
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.http import CALL_LOG
 from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
@@ -41,7 +42,14 @@ from telephony.config import (
 from telephony.recording.vosk_model import packaged_model
 from telephony.service import build_app, prompt_library
 from telephony.simulator import AgentSimulator, ResidentSimulator
-from tests.databases import BACKENDS, PG_URL, fresh_pg_database, pg_template, sqlite_copy
+from tests.databases import (
+    BACKENDS,
+    PG_URL,
+    fresh_pg_database,
+    one_connection_engine,
+    pg_template,
+    sqlite_copy,
+)
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +60,38 @@ REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"
 REVIEWER = {"Authorization": f"Bearer {REVIEWER_TOKEN}"}
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[logging.LogRecord]) -> None:
+        super().__init__(logging.ERROR)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "pool exhausted" in record.getMessage():
+            self.into.append(record)
+
+
+@pytest.fixture(autouse=True)
+def pool_waits() -> Iterator[list[logging.LogRecord]]:
+    """Every unit of work that found no database connection free during the test.
+
+    Any fails the test: on one connection (SQLite, ``one_connection_engine``) it is a unit
+    of work opened inside another, waiting for the connection its caller holds, and it
+    fails it even where the code under test catches the StorageError. A test that holds
+    the connection on purpose takes what it expects out of the list.
+    """
+    waits: list[logging.LogRecord] = []
+    handler = _Collect(waits)
+    logger = logging.getLogger("crm.repository")
+    logger.addHandler(handler)
+    try:
+        yield waits
+    finally:
+        logger.removeHandler(handler)
+    assert not waits, "a unit of work found no free connection: " + "; ".join(
+        r.getMessage() for r in waits
+    )
 
 
 def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
@@ -293,6 +333,6 @@ async def migrated_db_url(
 
 @pytest.fixture
 async def call_log(migrated_db_url: str) -> AsyncIterator[CallLog]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     yield CallLog(make_sessionmaker(engine))
     await engine.dispose()

@@ -5,6 +5,11 @@ Tests of the migrations themselves start from an empty database. The rest start 
 copy of one already migrated (a template database on PostgreSQL, a file on SQLite), which
 saves half a second of Alembic per test. The template's name carries a hash of the
 migration files, so a changed migration makes a new one and the old ones are dropped.
+
+Repository tests run on ``one_connection_engine``: one pooled connection on both backends
+(as the service has on SQLite) and a short wait for it, so that a unit of work opening a
+second one while it holds the first, which can only wait for itself, fails the test within
+seconds (conftest's ``pool_waits`` fails it on the log line even where the error is caught).
 """
 
 from __future__ import annotations
@@ -20,10 +25,18 @@ from pathlib import Path
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from crm.db import MIGRATIONS_DIR, migrate
+from crm.db import MIGRATIONS_DIR, create_engine, migrate
 
 PG_URL = os.environ.get("HOTLINE_TEST_PG_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+# Long enough for the tests' own bursts of concurrent work to queue on one connection on a
+# loaded machine; a unit of work nested in another waits this long, then fails.
+UNIT_WAIT_S = 3.0
+
+
+def one_connection_engine(url: str) -> AsyncEngine:
+    """The service's engine for ``url`` with exactly one connection, on PostgreSQL too."""
+    return create_engine(url, pool_size=1, wait_s=UNIT_WAIT_S)
 
 
 def schema_hash() -> str:

@@ -18,11 +18,12 @@ import pytest
 
 from crm.agents import AgentDirectory
 from crm.calls import CallLog
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.messages import MessageBox, MessageReason
 from crm.queue_callbacks import AttemptOutcome, CallbackBook, CallbackStatus
 from crm.queue_facts import OfferOutcome, Outcome, QueueFacts
+from tests.databases import one_connection_engine
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
@@ -55,7 +56,7 @@ class Records:
 
 @pytest.fixture
 async def records(migrated_db_url: str) -> AsyncIterator[Records]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     yield Records(
         calls=CallLog(sessions),

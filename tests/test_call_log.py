@@ -77,8 +77,11 @@ async def test_migrate_on_current_schema_keeps_data(db_url: str) -> None:
 
 
 async def test_sqlite_engine_creates_folder_and_sets_pragmas(tmp_path: Path) -> None:
-    """A SQLite file gets its folder created, WAL journaling, foreign keys and a busy timeout."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'hotline.db'}")
+    """A SQLite file gets its folder created, WAL journaling, foreign keys, and a busy timeout
+    of the configured wait (another process's write lock is waited for as long as a
+    connection is)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'a' / 'b' / 'hotline.db'}"
+    engine = create_engine(url, wait_s=2.5)
     try:
         async with engine.connect() as connection:
             pragmas = {
@@ -91,7 +94,7 @@ async def test_sqlite_engine_creates_folder_and_sets_pragmas(tmp_path: Path) -> 
     assert pragmas == {
         "journal_mode": "wal",
         "synchronous": 1,
-        "busy_timeout": 5000,
+        "busy_timeout": 2500,
         "foreign_keys": 1,
     }
 

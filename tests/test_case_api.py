@@ -16,13 +16,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select
 
 from crm import models as m
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.desk import CrmDesk
 from telephony.appkeys import CONFIG
 from telephony.case_http import CRM, add_case_routes
 from telephony.case_openapi import DESCRIPTIONS, RECORDS, record_schema
 from telephony.config import AccessConfig, Config
 from tests.clocks import ManualClock
+from tests.databases import one_connection_engine
 
 STAFF_TOKEN = "test-staff-token-not-a-secret"
 STAFF = {"Authorization": f"Bearer {STAFF_TOKEN}"}
@@ -34,7 +35,7 @@ ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 @pytest.fixture
 async def desk(migrated_db_url: str) -> AsyncIterator[CrmDesk]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await session.execute(insert(m.Room), [{"building": "5", "room": "302"}])

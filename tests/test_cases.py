@@ -22,7 +22,7 @@ from crm.case_records import CaseRecord
 from crm.case_store import StaleVersion
 from crm.cases import CaseBook, CaseQuery, NewComplaint, NewRepair
 from crm.complaints import ComplaintDesk
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.exceptions import InvalidInput, NotFound
 from crm.rules import (
     CallBackStatus,
@@ -38,6 +38,7 @@ from crm.rules import (
 )
 from crm.work_orders import WorkOrders
 from tests.clocks import T0, ManualClock
+from tests.databases import one_connection_engine
 
 AGENT = "agent:7 王敏"
 
@@ -57,7 +58,7 @@ class Crm:
 
 
 async def make_crm(db_url: str, rules: ServiceRules) -> AsyncIterator[Crm]:
-    engine = create_engine(db_url)
+    engine = one_connection_engine(db_url)
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await session.execute(
@@ -315,6 +316,7 @@ async def test_a_case_cannot_close_before_its_call_back_outcome(crm: Crm) -> Non
         satisfaction=Satisfaction.SATISFIED,
         remarks="很满意，谢谢",
     )
+    assert await crm.callbacks.get(callback.id) == case.callbacks[0]
     case = await crm.cases.transition(case.id, to=Status.CLOSED, version=case.version, by=AGENT)
     assert case.status == Status.CLOSED
     assert case.closed_at == crm.clock.now()

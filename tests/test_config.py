@@ -30,6 +30,7 @@ def test_shipped_config_and_menu_load() -> None:
     assert config.http.port == 8080
     assert config.ring.first_ring_ends_ms == 1000
     assert config.ring.rings_deadline_ms == 11000  # three rings of a 1 s on / 4 s off cadence
+    assert config.database.wait_s == 5  # for a connection: fail fast, never hold calls up
     menu = load_menu(config.ivr.menu)
     main = menu.node(menu.root)
     assert {k: str(a) for k, a in main.options.items()} == {
@@ -70,6 +71,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ('[ari]\npasword = "x"\n', "ari.pasword", "unknown key"),
         ("[telephone]\nx = 1\n", "telephone", "unknown section"),
         ("[ring]\non_ms = 10\n", "ring.on_ms", ">= 100"),
+        ("[database]\nwait_s = 0\n", "database.wait_s", "at least 0.1"),
         ('[company]\nname = ""\n', "company.name", "must not be empty"),
         ("[ari]\nreconnect_initial_s = 5\nreconnect_max_s = 1\n", "ari.reconnect_max_s", "below"),
         ("[http\n", "-", "not valid TOML"),

@@ -15,7 +15,7 @@ import pytest
 from crm.agents import AgentDirectory
 from crm.calls import CallLog, IvrChoice
 from crm.cases import CaseQuery
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.deadlines import DeadlineBook, Moment
 from crm.desk import CrmDesk
 from crm.intake import CallIntake, UrgentUnanswered
@@ -25,6 +25,7 @@ from crm.queue_facts import QueueFacts
 from crm.rules import CallBackReason, Kind, RepairClass, Rule, ServiceRules, Status
 from telephony.deadline_watcher import DeadlineWatcher
 from tests.clocks import T0, ManualClock
+from tests.databases import one_connection_engine
 
 MOBILE = "13800138000"
 SHARED = "02162345678"
@@ -111,7 +112,7 @@ class Desk:
 
 @pytest.fixture
 async def desk(migrated_db_url: str) -> AsyncIterator[Desk]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     clock = ManualClock()
     crm = CrmDesk.open(sessions, clock, ServiceRules())

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, insert, select
 
 from crm import models as m
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.desk import CrmDesk
 from crm.residents import ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, Rejected
@@ -26,6 +26,7 @@ from telephony.config import AccessConfig, Config
 from telephony.resident_http import MAX_ROSTER_BYTES, add_resident_routes
 from telephony.resident_openapi import DESCRIPTIONS, RECORDS, record_schema
 from tests.clocks import T0, ManualClock
+from tests.databases import one_connection_engine
 
 STAFF_TOKEN = "test-staff-token-not-a-secret"
 REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"
@@ -42,7 +43,7 @@ ROOMS = [("3", "201"), ("3", "202"), ("5", "302")]
 
 @pytest.fixture
 async def desk(migrated_db_url: str) -> AsyncIterator[CrmDesk]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     async with sessions() as session, session.begin():
         await session.execute(insert(m.Room), [{"building": b, "room": r} for b, r in ROOMS])

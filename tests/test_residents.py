@@ -18,13 +18,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from crm.db import create_engine, make_sessionmaker
+from crm.db import make_sessionmaker
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
 from crm.models import AuditEntry, Resident, ResidentPhone, Room
 from crm.residents import ResidentDirectory, ResidentRecord
 from crm.roster_import import ImportReport, Rejected, import_roster
 from telephony.cli import main
 from tests.conftest import ROOT
+from tests.databases import one_connection_engine
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 NOT_A_PHONE = "is not a phone number (mobile, or landline with area code)"
@@ -89,7 +90,7 @@ class Crm:
 
 @pytest.fixture
 async def crm(migrated_db_url: str) -> AsyncIterator[Crm]:
-    engine = create_engine(migrated_db_url)
+    engine = one_connection_engine(migrated_db_url)
     sessions = make_sessionmaker(engine)
     clock = FixedClock(T0)
     yield Crm(ResidentDirectory(sessions, clock), sessions, engine, clock)
@@ -663,7 +664,7 @@ async def test_the_command_imports_reports_and_finds(
     assert "phone: '110'" in err
 
     # What the command wrote is in the database the service uses.
-    engine = create_engine(url)
+    engine = one_connection_engine(url)
     try:
         directory = ResidentDirectory(make_sessionmaker(engine), FixedClock(T0))
         residents, total = await directory.list()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -11,19 +12,18 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from telephony.config import AriConfig, Config, DatabaseConfig, load_config
+from telephony.config import AccessConfig, AriConfig, Config, DatabaseConfig, load_config
 from telephony.service import build_app, prompt_library
-from tests.conftest import with_test_model
+from tests.conftest import REVIEWER, REVIEWER_TOKEN, with_test_model
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "pw-Do-Not-Log-7781"
 
 
-@pytest.fixture
-async def unreachable(aiohttp_client: Callable[..., Any], tmp_path: Path) -> TestClient[Any, Any]:
+def unreachable_config(tmp_path: Path) -> Config:
     base = with_test_model(load_config(ROOT / "config" / "hotline.toml", env={}))
-    config = dataclasses.replace(
+    return dataclasses.replace(
         base,
         ari=AriConfig(
             url="http://127.0.0.1:9/ari",
@@ -34,7 +34,11 @@ async def unreachable(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Tes
         ),
         database=DatabaseConfig(url=f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"),
     )
-    client: TestClient[Any, Any] = await aiohttp_client(build_app(config))
+
+
+@pytest.fixture
+async def unreachable(aiohttp_client: Callable[..., Any], tmp_path: Path) -> TestClient[Any, Any]:
+    client: TestClient[Any, Any] = await aiohttp_client(build_app(unreachable_config(tmp_path)))
     return client
 
 
@@ -101,3 +105,28 @@ async def test_recordings_and_transcripts_are_closed_without_a_reviewer_token(
             body = await resp.json()
         assert body["error_id"] == "closed"
         assert "HOTLINE_REVIEWER_TOKEN" in body["message"]
+
+
+async def test_retrying_an_unknown_calls_transcript_is_404_beside_the_call_log(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The API fuzzer's finding: this retry answered 503 after 60 s. It asked for the job in
+    a second unit of work while its own held SQLite's one connection, so it waited for
+    itself, and the call log, the recording fetcher and the deadline watcher waited behind
+    it. Now it is a 404, and the call log asked at the same moment answers."""
+    config = dataclasses.replace(
+        unreachable_config(tmp_path), access=AccessConfig(reviewer_token=REVIEWER_TOKEN)
+    )
+    assert config.transcription.enabled  # as shipped: the retry reaches the transcripts
+    client: TestClient[Any, Any] = await aiohttp_client(build_app(config))
+
+    async def answer(method: str, path: str) -> tuple[int, Any]:
+        async with client.request(method, path, headers=REVIEWER) as resp:
+            return resp.status, await resp.json()
+
+    (retry, retried), (listing, listed) = await asyncio.gather(
+        answer("POST", "/api/calls/999999/transcript/retry"), answer("GET", "/api/calls")
+    )
+    assert (retry, retried["error_id"]) == (404, "not-found"), retried
+    assert retried["details"]["id"] == 999999
+    assert (listing, listed["total"]) == (200, 0)

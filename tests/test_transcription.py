@@ -22,7 +22,8 @@ import pytest
 
 from crm.calls import CallLog
 from crm.clock import SystemClock
-from crm.db import create_engine, make_sessionmaker, migrate
+from crm.db import make_sessionmaker, migrate
+from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingLog, RecordingStatus
 from crm.transcripts import JobStatus, TranscriptBook
 from telephony.ari import AriClient
@@ -35,7 +36,7 @@ from telephony.recording.store import RecordingStore
 from telephony.recording.transcriber import Transcriber
 from telephony.recording.vosk_model import inspect_model
 from tests.conftest import TEST_MODEL
-from tests.databases import BACKENDS
+from tests.databases import BACKENDS, one_connection_engine
 from tests.polling import eventually
 from tests.speech import AGENT_SAYS, RESIDENT_SAYS, bare_text, char_difference, make_clip
 
@@ -91,7 +92,7 @@ class Pipeline:
 @pytest.fixture
 async def pipeline(db_url: str, tmp_path: Path) -> AsyncIterator[Pipeline]:
     await migrate(db_url)
-    engine = create_engine(db_url)
+    engine = one_connection_engine(db_url)
     sessions = make_sessionmaker(engine)
     yield Pipeline(
         CallLog(sessions),
@@ -252,6 +253,40 @@ async def test_bad_audio_fails_the_job_at_once_with_the_reason(pipeline: Pipelin
         assert record.end_reason == "done"  # the call record is untouched
 
 
+async def test_a_retry_requeues_a_settled_job_and_refuses_others_at_once(
+    pipeline: Pipeline,
+) -> None:
+    """A done or failed job goes back in line with its attempts reset; a call without a job
+    is not found and a job still in line is a conflict naming its status. The refusals are
+    read in the retry's own transaction: one more unit of work inside it waited for the
+    connection the retry held (SQLite has one) and ended in a 503 a minute later."""
+    book = pipeline.book
+    call_id = await pipeline.call()
+    with pytest.raises(NotFound, match=str(call_id)):
+        await book.requeue(call_id, at=T0)
+    queued = await book.enqueue(call_id, at=T0)
+    with pytest.raises(Conflict, match="is queued"):
+        await book.requeue(call_id, at=T0)
+
+    claimed = await book.claim(now=T0)
+    assert claimed is not None
+    with pytest.raises(Conflict, match="is running"):
+        await book.requeue(call_id, at=T0)
+    await book.done(claimed.id, [], model="m", audio_s=1.0, decode_s=0.5, at=T0)
+    again = await book.requeue(call_id, at=T0 + timedelta(minutes=1))
+    assert (again.id, again.status, again.attempts, again.error) == (queued.id, "queued", 0, None)
+    assert again.next_attempt_at == T0 + timedelta(minutes=1)
+
+    claimed = await book.claim(now=T0 + timedelta(minutes=1))
+    assert claimed is not None
+    await book.failed(claimed.id, error="worker died", retry_at=None, at=T0)
+    again = await book.requeue(call_id, at=T0 + timedelta(minutes=2))
+    assert (again.status, again.attempts, again.error) == ("queued", 0, None)
+    assert await book.job_for_call(call_id) == again
+    assert await book.jobs(status=JobStatus.QUEUED) == [again] == await book.jobs()
+    assert await book.jobs(status=JobStatus.DONE) == []
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_restart_in_the_middle_of_a_job_resumes_it(
     pipeline: Pipeline, clips: dict[str, Path]
@@ -358,6 +393,7 @@ async def test_retention_deletes_old_audio_and_keeps_the_transcript(
     assert purged == 1
     (gone,) = await pipeline.recordings.for_call(call_id)
     assert (gone.id, gone.status) == (old, RecordingStatus.PURGED)
+    assert await pipeline.recordings.get(old) == gone
     assert gone.purged_at is not None
     assert not pipeline.store.path_of(gone.path or "").exists()
     (kept,) = await pipeline.recordings.for_call(newer_call)

@@ -99,7 +99,7 @@ async def _files(files: list[Path], pool: DecoderPool, output: str) -> int:
 
 async def _pending(config: Config, pool: DecoderPool, output: str) -> int:
     await migrate(config.database.url)
-    engine = create_engine(config.database.url)
+    engine = create_engine(config.database.url, wait_s=config.database.wait_s)
     try:
         sessions = make_sessionmaker(engine)
         book = TranscriptBook(sessions)
