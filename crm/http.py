@@ -62,8 +62,8 @@ def parse_call_query(query: MultiMapping[str]) -> CallQuery:
     if since is not None and until is not None and until <= since:
         raise InvalidQuery("until", "must be later than since")
     return CallQuery(
-        caller=query.get("caller") or None,
-        queue=query.get("queue") or None,
+        caller=_text_param(query, "caller"),
+        queue=_text_param(query, "queue"),
         since=since,
         until=until,
         limit=_int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
@@ -124,6 +124,14 @@ async def _get_call(request: web.Request) -> web.StreamResponse:
 def _error(status: int, error_id: str, message: str, details: dict[str, Any]) -> web.Response:
     body = {"error_id": error_id, "message": message, "details": details}
     return web.json_response(body, status=status)
+
+
+def _text_param(query: MultiMapping[str], field: str) -> str | None:
+    """A text filter; NUL and other controls are refused (PostgreSQL cannot even bind NUL)."""
+    try:
+        return validation.text(field, query.get(field), max_len=80)
+    except InvalidInput as err:
+        raise InvalidQuery(field, err.reason) from None
 
 
 def _datetime_param(query: MultiMapping[str], field: str) -> datetime | None:
