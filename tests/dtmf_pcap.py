@@ -24,6 +24,7 @@ RATE = 8000  # telephone-event/8000, the clock of the PCMU stream it rides besid
 PACKET_MS = 20  # a phone's update interval (ptime)
 EVENTS = {**{str(n): n for n in range(10)}, "*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}
 END_COPIES = 3  # the final packet, three times (RFC 4733 §2.5.1.4)
+UDP = 17  # IP protocol number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +66,7 @@ def telephone_events(
         timestamp = (first_timestamp + start_ms * RATE // 1000) & 0xFFFFFFFF
         for n in range(updates - 1 + END_COPIES):
             end = n >= updates - 1
-            duration = min(n + 1, updates) * PACKET_MS * RATE // 1000
+            duration = min(n + 1, updates) * PACKET_MS * RATE // 1000  # so far; copies: all
             header = struct.pack(
                 "!BBHII",
                 0x80,  # version 2, no padding, extension or CSRCs
@@ -95,20 +96,20 @@ def write_pcap(
     loopback = bytes([127, 0, 0, 1])
     for ident, packet in enumerate(packets):
         udp = struct.pack("!HHHH", source_port, dest_port, 8 + len(packet.rtp), 0) + packet.rtp
-        pseudo = loopback + loopback + struct.pack("!BBH", 0, 17, len(udp))
+        pseudo = loopback + loopback + struct.pack("!BBH", 0, UDP, len(udp))
         udp = udp[:6] + struct.pack("!H", internet_checksum(pseudo + udp) or 0xFFFF) + udp[8:]
         ip = struct.pack(
             "!BBHHHBBH4s4s",
-            0x45,
-            0,
-            20 + len(udp),
-            ident & 0xFFFF,
-            0,
-            64,
-            17,
-            0,
-            loopback,
-            loopback,
+            0x45,  # IPv4, a 20-byte header
+            0,  # type of service
+            20 + len(udp),  # total length
+            ident & 0xFFFF,  # identification
+            0,  # flags, fragment offset
+            64,  # time to live
+            UDP,
+            0,  # header checksum, filled in below
+            loopback,  # from
+            loopback,  # to
         )
         ip = ip[:10] + struct.pack("!H", internet_checksum(ip)) + ip[12:]
         frame = bytes(12) + b"\x08\x00" + ip + udp  # MAC addresses of zeros, as on lo
@@ -123,7 +124,7 @@ def internet_checksum(data: bytes) -> int:
     """The Internet checksum (RFC 1071) of IP headers and UDP datagrams."""
     if len(data) % 2:
         data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dtmf_pcap import EVENTS, internet_checksum, telephone_events, write_pcap
+from tests.dtmf_pcap import EVENTS, UDP, internet_checksum, telephone_events, write_pcap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +46,12 @@ def read_pcap(path: Path) -> list[Read]:
         assert frame[12:14] == b"\x08\x00"  # IPv4
         ip = frame[14:34]
         assert ip[0] == 0x45  # IPv4 without options
-        assert ip[9] == 17  # UDP
+        assert ip[9] == UDP
         assert internet_checksum(ip) == 0
         udp = frame[34:]
         assert struct.unpack("!H", ip[2:4])[0] == 20 + len(udp)
         assert struct.unpack("!H", udp[4:6])[0] == len(udp)  # SIPp sends this many bytes
-        assert internet_checksum(ip[12:20] + struct.pack("!BBH", 0, 17, len(udp)) + udp) == 0
+        assert internet_checksum(ip[12:20] + struct.pack("!BBH", 0, UDP, len(udp)) + udp) == 0
         rtp = udp[8:]
         assert len(rtp) == 16
         assert rtp[0] == 0x80  # version 2, nothing optional
