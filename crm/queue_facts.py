@@ -29,6 +29,9 @@ class Outcome:
     MESSAGE = "message"  # left a message instead of waiting
     TIMEOUT = "timeout"  # waited the queue's maximum
     SERVICE_STOPPED = "service-stopped"
+    # An agent answered but caller and agent could not be bridged: the call was ended
+    # (both sides hung up), never offered to a second agent.
+    CONNECT_FAILED = "connect-failed"
 
 
 class OfferOutcome:

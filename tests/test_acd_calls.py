@@ -78,6 +78,27 @@ async def queue_entries(config: Config, call_id: int) -> list[QueueEntryRecord]:
         await engine.dispose()
 
 
+async def settled_entries(
+    config: Config, call_id: int, *, wrapped_up: bool = False, timeout_s: float = 20
+) -> list[QueueEntryRecord]:
+    """The call's queue entries once the ACD has written them down (behind the call, so not
+    yet when the call record closes): each left the queue, each offer ended, an answered
+    one has its talk's end and, with ``wrapped_up``, the end of the agent's wrap-up."""
+
+    async def probe() -> list[QueueEntryRecord] | None:
+        entries = await queue_entries(config, call_id)
+        settled = all(
+            e.left_at is not None
+            and all(o.ended_at is not None for o in e.offers)
+            and (e.answered_at is None or e.talk_ended_at is not None)
+            and (not wrapped_up or e.answered_at is None or e.wrap_up_ended_at is not None)
+            for e in entries
+        )
+        return entries if entries and settled else None
+
+    return await eventually(probe, timeout_s=timeout_s, what=f"queue entries of call {call_id}")
+
+
 async def test_repair_caller_talks_to_the_agent_with_the_skill(
     make_hotline: Callable[..., Any],
     config: Config,

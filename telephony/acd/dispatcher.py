@@ -6,6 +6,17 @@ callers arrive together. Each offer then runs as its own task: dial the agent (o
 an emergency line, every ready agent and the duty phone), wait for the answer, the ring
 timeout or the caller leaving, and either bridge caller and agent or put the call back
 in line for the next agent.
+
+An answer is final. From the moment an agent picks up, the caller is theirs (``taken``):
+out of line before anything is awaited, never offered to anyone else, whatever fails
+next. Phones that lost an emergency ring-all race are hung up beside the conversation,
+not before it, so a slow hang-up never leaves the one who answered listening to nothing.
+If caller and agent cannot be bridged (Asterisk refuses, or does not reply within the ARI
+timeout), the call ends rather than going back in line: the agent, who has already
+picked up, heard nobody and goes to wrap-up with the caller's number on their screen; the
+caller is hung up; the queue entry and the call record say ``connect-failed``. A
+call-centre wants that over a second agent ringing for a call the first one took, and
+over retrying on an Asterisk that is not answering while both sides hear silence.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from telephony.acd.announcements import expected_wait_s
 from telephony.acd.legs import Leg, OutboundLegs, outcome_of
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster, LiveAgent, PauseReason
-from telephony.acd.waiting import Talk, Waiting
+from telephony.acd.waiting import ConnectFailed, Talk, Waiting
 from telephony.ari import AriClient, AriError
 from telephony.config import Config, QueueConfig, Strategy
 from telephony.prompts import PromptLibrary
@@ -140,7 +151,8 @@ class Acd:
             self.waiting.remove(waiting)
         if not waiting.connected.done():
             waiting.connected.cancel()
-            self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=self.clock.now()))
+            if not waiting.taken:  # else the conversation's end closes the entry
+                self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=self.clock.now()))
         self._publish_queue(waiting.queue.name)
 
     def open_now(self, queue: QueueConfig) -> bool:
@@ -243,7 +255,7 @@ class Acd:
         self._kick = None
         now = asyncio.get_running_loop().time()
         for waiting in sorted(self.waiting, key=Waiting.order):
-            if waiting.offering or waiting.gone or waiting.held:
+            if waiting.offering or waiting.gone or waiting.held or waiting.taken:
                 continue
             if waiting.is_callback and waiting.not_before > now:
                 self._kick_at(waiting.not_before)
@@ -301,8 +313,10 @@ class Acd:
                 outcome = outcomes.get(leg, OfferOutcome.NO_ANSWER)
                 if winner is not None or waiting.gone:
                     outcome = OfferOutcome.LOST_RACE if winner else OfferOutcome.CALLER_GONE
-                await self.legs.hang_up(leg)
-                self._offer_ended(agent, offer_id, outcome, waiting)
+                if winner is None:
+                    await self._ring_ended(leg, agent, offer_id, outcome, waiting)
+                else:  # beside the conversation: the winner must not wait for these
+                    self._spawn(self._ring_ended(leg, agent, offer_id, outcome, waiting))
             if winner is not None:
                 agent, offer_id = ringing[winner]
                 await self._connect(waiting, winner, agent, offer_id)
@@ -313,9 +327,21 @@ class Acd:
                     self.roster.apply(agent, AgentEvent.CALLER_GONE)
         finally:
             waiting.offering = False
-            if not waiting.gone and not waiting.connected.done():
+            if not waiting.gone and not waiting.taken:
                 self.kick()
             log.debug("offer done", extra={"call_id": waiting.call_id, "queue": queue.name})
+
+    async def _ring_ended(
+        self,
+        leg: Leg,
+        agent: LiveAgent | None,
+        offer_id: int,
+        outcome: str,
+        waiting: Waiting,
+    ) -> None:
+        """Stop a phone ringing, then free its agent (not before: one call per phone)."""
+        await self.legs.hang_up(leg)
+        self._offer_ended(agent, offer_id, outcome, waiting)
 
     async def _ring(
         self, waiting: Waiting, agents: list[LiveAgent], duty: str | None
@@ -428,17 +454,19 @@ class Acd:
             await self.legs.hang_up(leg)
             self._offer_ended(agent, offer_id, OfferOutcome.CALLER_GONE, waiting)
             return
-        if agent is not None:
-            self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+        # The caller is this agent's from now on (see the module's doc): no await before.
+        waiting.taken = True
         if waiting in self.waiting:
             self.waiting.remove(waiting)
-        self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
-        self._spawn(
-            self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
-        )
-        self._publish_queue(waiting.queue.name)
         bridge_id = f"{TALK_BRIDGE_PREFIX}{waiting.call_id}-{uuid.uuid4().hex[:6]}"
         try:
+            if agent is not None:
+                self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+            self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
+            self._spawn(
+                self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
+            )
+            self._publish_queue(waiting.queue.name)
             await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
             await self.ari.add_to_bridge(bridge_id, leg.channel_id)
             # Beside the caller joining, not before: recording must not delay the hello.
@@ -448,10 +476,16 @@ class Acd:
                 )
             )
             name = agent.name if agent else "duty"
-            waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
+            if not waiting.connected.done():  # else the caller hung up meanwhile
+                waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
             await self._talk(waiting, leg)
+        except AriError as err:
+            log.error("caller and agent not bridged: %s", err, extra={"call_id": waiting.call_id})
         finally:
             if not self.stopping:
+                if not waiting.connected.done():  # the conversation never started: end it
+                    waiting.connect_failed = True
+                    waiting.connected.set_exception(ConnectFailed(bridge_id))
                 await self._end_talk(waiting, leg, agent, now, bridge_id)
 
     async def _end_talk(
@@ -467,8 +501,9 @@ class Acd:
         await self.legs.hang_up(leg)
         with contextlib.suppress(AriError):
             await self.ari.destroy_bridge(bridge_id)
+        outcome = Outcome.CONNECT_FAILED if waiting.connect_failed else Outcome.ANSWERED
         self._spawn(self.facts.talk_ended(_entry(waiting), at=end))
-        self._spawn(self.facts.left(_entry(waiting), outcome=Outcome.ANSWERED, at=end))
+        self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=end))
         if agent is not None and agent.state is AgentState.ON_CALL:
             self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
             self.roster.start_wrap_up(
