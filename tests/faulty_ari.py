@@ -4,7 +4,8 @@ Under load Asterisk replies after the service's ARI timeout, or not at all; what
 asked may still have happened. These fakes make one chosen request do that, every time
 the test runs, against the real sandbox: ``FailingAri`` sends the request and then
 reports a timeout (the worst case: done, but we never heard), ``SlowAri`` holds the
-request until the test lets it go.
+request until the test lets it go, ``LateRingAri`` has Asterisk ring longer than the ACD's
+clock says.
 """
 
 from __future__ import annotations
@@ -79,6 +80,29 @@ class SlowAri(AriClient):
         if self._match(method, path, params):
             self.held.append(Request(method, path, dict(params or {})))
             await self._released.wait()
+        return await super().request(method, path, params, body, retry_stale=retry_stale)
+
+
+class LateRingAri(AriClient):
+    """The real client, except that Asterisk rings agents' phones for ``ring_s`` whatever
+    the ACD asked: Asterisk's side of a ring outlasting the ACD's own clock, as when a
+    loaded Asterisk runs seconds behind the service."""
+
+    def __init__(self, real: AriClient, ring_s: int) -> None:
+        vars(self).update(vars(real))
+        self._ring_s = ring_s
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params | None = None,
+        body: Any = None,
+        *,
+        retry_stale: bool = True,
+    ) -> Any:
+        if (method, path) == ("POST", "/channels") and agent_leg(params, "channelId"):
+            params = {**(params or {}), "timeout": self._ring_s}
         return await super().request(method, path, params, body, retry_stale=retry_stale)
 
 

@@ -17,7 +17,7 @@ from telephony.ari.client import Params
 from telephony.config import AcdConfig, Config
 from telephony.simulator import AgentBehaviour, AgentSimulator, Dtmf, HangUp, ResidentSimulator
 from tests.conftest import Hotline, with_queues
-from tests.faulty_ari import FailingAri, SlowAri, agent_leg
+from tests.faulty_ari import FailingAri, LateRingAri, SlowAri, agent_leg
 from tests.polling import eventually
 from tests.test_acd_calls import add_agent, settled_entries, until_agent
 
@@ -110,6 +110,32 @@ async def test_an_agent_rung_by_an_originate_without_reply_is_connected_when_the
     (entry,) = await settled_entries(cfg, record["id"])
     assert (entry.agent_id, [o.outcome for o in entry.offers]) == (first["id"], ["answered"])
     assert (await until_agent(hotline, first["id"], "ready"))["misses"] == 0
+
+
+async def test_an_agent_answering_after_the_acds_own_ring_timer_is_put_through(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+) -> None:
+    """Asterisk is behind: the agent's phone is still ringing (Asterisk's ring timeout has
+    not passed for it) when the ACD's own timer has. The ACD leaves the ring to Asterisk,
+    so the agent picking up talks to the caller, and no second agent rings for them."""
+    cfg = with_queues(config, ring_timeout_s=2, wrap_up_s=0, announce_every_s=0)
+    hotline: Hotline = await make_hotline(cfg, wrap_ari=lambda ari: LateRingAri(ari, 15))
+    first = await add_agent(hotline, "1087", {"inquiry": 5})  # longest idle: rings first
+    await add_agent(hotline, "1088", {"inquiry": 5})
+    agents.behaviour["1087"] = AgentBehaviour(answer_after_s=2 + 2 + 2, talk_s=1)
+    agents.behaviour["1088"] = AgentBehaviour(answer_after_s=0.3, talk_s=1)
+    call = await residents.dial("13800000083")
+    await residents.run(call, [Dtmf("1")])
+
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    assert record["end_reason"] == "agent-hangup"
+    assert answered_rings(agents) == ["1087"]
+    assert agents.rings_for("1088") == []
+    (entry,) = await settled_entries(cfg, record["id"])
+    assert (entry.agent_id, [o.outcome for o in entry.offers]) == (first["id"], ["answered"])
 
 
 async def test_a_slow_hang_up_of_the_phones_that_lost_the_race_does_not_hold_up_the_answer(

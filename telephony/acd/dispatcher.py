@@ -48,6 +48,9 @@ from telephony.recording.recorder import CallRecorder
 log = logging.getLogger(__name__)
 
 RING_GRACE_S = 2.0  # beyond the originate timeout, in case Asterisk's own timer is late
+# A ring Asterisk has confirmed is ended by Asterisk (the originate's timeout), and an answer
+# it reports late is still an answer; this long after the ring timeout its end was lost.
+RING_LAST_RESORT_S = 60.0
 HANDLE_TIMES_KEPT = 20
 TALK_BRIDGE_PREFIX = "hotline-talk-"
 
@@ -388,9 +391,16 @@ class Acd:
     async def _await_answer(
         self, waiting: Waiting, ringing: dict[Leg, tuple[LiveAgent | None, int]]
     ) -> tuple[Leg | None, dict[Leg, str]]:
-        """The first leg to answer, or None; and how the others ended meanwhile."""
+        """The first leg to answer, or None; and how the others ended meanwhile.
+
+        Asterisk ends each ring at the ring timeout itself. Legs it has confirmed are left
+        to that (a loaded Asterisk can be many seconds behind, and giving up on our own
+        clock would hang up on an agent picking up); only legs it never confirmed are
+        given up at the ring timeout and its grace.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + waiting.queue.ring_timeout_s + RING_GRACE_S
+        last_resort = deadline - RING_GRACE_S + RING_LAST_RESORT_S
         outcomes: dict[Leg, str] = {}
         live = set(ringing)
         left = asyncio.ensure_future(waiting.left.wait())
@@ -399,10 +409,12 @@ class Acd:
                 futures: list[asyncio.Future[Any]] = [left]
                 for leg in live:
                     futures += [leg.answered, leg.ended]
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                now = loop.time()
+                until = last_resort if any(leg.confirmed for leg in live) else deadline
+                if now >= until:
                     break
-                await asyncio.wait(futures, timeout=remaining, return_when="FIRST_COMPLETED")
+                wake = deadline if now < deadline else until  # legs may be confirmed meanwhile
+                await asyncio.wait(futures, timeout=wake - now, return_when="FIRST_COMPLETED")
                 for leg in list(live):
                     if leg.answered.done() and not leg.answered.cancelled():
                         return leg, outcomes

@@ -43,8 +43,12 @@ class Leg:
         self.ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.playbacks: asyncio.Queue[str] = asyncio.Queue()
         self._cause: int | None = None
+        # Asterisk said the channel exists (the originate's reply, or any event of it),
+        # so Asterisk's own ring timeout will end it.
+        self.confirmed = False
 
     def deliver(self, event: Event) -> None:
+        self.confirmed = True
         if isinstance(event, StasisStart):
             if not self.answered.done():
                 self.answered.set_result(None)
@@ -122,6 +126,7 @@ class OutboundLegs:
                 timeout_s=max(1, round(ring_timeout_s)),
                 channel_id=leg.channel_id,
             )
+            leg.confirmed = True
         except AriUnavailable as err:
             # Maybe dialled all the same: wait for the leg's events (see the module's doc).
             log.warning("originate unconfirmed: %s", err, extra={"channel_id": leg.channel_id})
