@@ -203,7 +203,7 @@ class AgentOffer(Base):
     endpoint: Mapped[str] = mapped_column(String)
     ring_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # answered / no-answer / busy / failed / unavailable / caller-gone / lost-race
+    # answered / no-answer / busy / failed / unavailable / caller-gone / lost-race / unconfirmed
     outcome: Mapped[str | None] = mapped_column(String)
 
 

@@ -42,6 +42,8 @@ class OfferOutcome:
     UNAVAILABLE = "unavailable"  # softphone not registered
     CALLER_GONE = "caller-gone"
     LOST_RACE = "lost-race"  # ring-all: another phone answered first
+    # Asterisk never confirmed the ring (no reply to the originate, no event): not a miss.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True, slots=True)

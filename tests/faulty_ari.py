@@ -30,12 +30,16 @@ class Request:
 
 class FailingAri(AriClient):
     """The real client, except that the first ``times`` requests matching ``match`` are sent
-    and then raise ``AriUnavailable`` as a timed-out reply does."""
+    and then raise ``AriUnavailable`` as a timed-out reply does (with ``lost``, they are
+    not even sent: Asterisk never got them)."""
 
-    def __init__(self, real: AriClient, match: Match, *, times: int = 1) -> None:
+    def __init__(
+        self, real: AriClient, match: Match, *, times: int = 1, lost: bool = False
+    ) -> None:
         vars(self).update(vars(real))  # the same connection pool and credentials
         self._match = match
         self._left = times
+        self._lost = lost
         self.injected: list[Request] = []
 
     async def request(
@@ -47,10 +51,13 @@ class FailingAri(AriClient):
         *,
         retry_stale: bool = True,
     ) -> Any:
-        result = await super().request(method, path, params, body, retry_stale=retry_stale)
-        if self._left > 0 and self._match(method, path, params):
+        failing = self._left > 0 and self._match(method, path, params)
+        if failing:
             self._left -= 1
             self.injected.append(Request(method, path, dict(params or {})))
+        if not (failing and self._lost):
+            result = await super().request(method, path, params, body, retry_stale=retry_stale)
+        if failing:
             raise AriUnavailable(f"{method} {path}: TimeoutError: injected by FailingAri")
         return result
 

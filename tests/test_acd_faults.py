@@ -112,6 +112,42 @@ async def test_an_agent_rung_by_an_originate_without_reply_is_connected_when_the
     assert (await until_agent(hotline, first["id"], "ready"))["misses"] == 0
 
 
+async def test_a_ring_asterisk_never_confirmed_is_no_miss_and_the_caller_is_rung_again(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+) -> None:
+    """The originate is lost (no reply, no channel, no event): that is no miss of the
+    agent's, who is not paused for it; the caller is offered again and answered."""
+
+    def dialling_agent(method: str, path: str, params: Params | None) -> bool:
+        return (method, path) == ("POST", "/channels") and agent_leg(params, "channelId")
+
+    faulty: list[FailingAri] = []
+
+    def wrap(ari: AriClient) -> AriClient:
+        faulty.append(FailingAri(ari, dialling_agent, lost=True))
+        return faulty[-1]
+
+    cfg = with_queues(
+        config, ring_timeout_s=2, wrap_up_s=0, announce_every_s=0, acd=AcdConfig(max_misses=1)
+    )
+    hotline: Hotline = await make_hotline(cfg, wrap_ari=wrap)
+    agent = await add_agent(hotline, "1089", {"inquiry": 5})
+    agents.behaviour["1089"] = AgentBehaviour(answer_after_s=0.3, talk_s=1)
+    call = await residents.dial("13800000084")
+    await residents.run(call, [Dtmf("1")])
+
+    record = await hotline.record(call.hotline_leg, timeout_s=40)
+    assert len(faulty[0].injected) == 1
+    assert record["end_reason"] == "agent-hangup"
+    assert answered_rings(agents) == ["1089"]
+    (entry,) = await settled_entries(cfg, record["id"])
+    assert [o.outcome for o in entry.offers] == ["unconfirmed", "answered"]
+    assert (await until_agent(hotline, agent["id"], "ready"))["misses"] == 0
+
+
 async def test_an_agent_answering_after_the_acds_own_ring_timer_is_put_through(
     make_hotline: Callable[..., Any],
     config: Config,

@@ -313,7 +313,8 @@ class Acd:
             for leg, (agent, offer_id) in ringing.items():
                 if leg is winner:
                     continue
-                outcome = outcomes.get(leg, OfferOutcome.NO_ANSWER)
+                unheard = OfferOutcome.NO_ANSWER if leg.confirmed else OfferOutcome.UNCONFIRMED
+                outcome = outcomes.get(leg, unheard)
                 if winner is not None or waiting.gone:
                     outcome = OfferOutcome.LOST_RACE if winner else OfferOutcome.CALLER_GONE
                 if winner is None:
@@ -431,8 +432,8 @@ class Acd:
         self._spawn(self.facts.offer_ended(offer_id, outcome=outcome, at=self.clock.now()))
         if agent is None or agent.state is not AgentState.RINGING:
             return
-        if outcome in (OfferOutcome.LOST_RACE, OfferOutcome.CALLER_GONE):
-            self.roster.apply(agent, AgentEvent.CALLER_GONE)
+        if outcome in (OfferOutcome.LOST_RACE, OfferOutcome.CALLER_GONE, OfferOutcome.UNCONFIRMED):
+            self.roster.apply(agent, AgentEvent.CALLER_GONE)  # back to ready, no miss
         elif outcome in (OfferOutcome.UNAVAILABLE, OfferOutcome.FAILED):
             reason = (
                 PauseReason.SOFTPHONE_OFFLINE
