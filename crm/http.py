@@ -284,8 +284,9 @@ def calls_openapi_schemas() -> dict[str, Any]:
             ended_at=_field(optional_text, "When it ended; null while live.", format="date-time"),
             end_reason=_field(
                 optional_text,
-                "Why it ended: caller-hangup, asterisk-restart, service-restart, "
-                "holding-timeout or channel-lost.",
+                "Why it ended: caller-hangup, agent-hangup, holding-timeout, "
+                "callback-requested, message-left, asterisk-restart, channel-lost, "
+                "service-restart, service-error or connect-failed.",
             ),
             hangup_cause=_field(optional_int, "Q.850 cause code reported by Asterisk."),
             hangup_cause_text=_field(optional_text, "Asterisk's text for the hang-up cause."),

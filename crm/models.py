@@ -184,7 +184,7 @@ class QueueEntry(Base):
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # answered / abandoned / callback / message / timeout / service-stopped
+    # answered / abandoned / callback / message / timeout / service-stopped / connect-failed
     outcome: Mapped[str | None] = mapped_column(String)
     talk_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     wrap_up_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -207,7 +207,7 @@ class AgentOffer(Base):
     endpoint: Mapped[str] = mapped_column(String)
     ring_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # answered / no-answer / busy / failed / unavailable / caller-gone / lost-race
+    # answered / no-answer / busy / failed / unavailable / caller-gone / lost-race / unconfirmed
     outcome: Mapped[str | None] = mapped_column(String)
 
 

@@ -29,6 +29,9 @@ class Outcome:
     MESSAGE = "message"  # left a message instead of waiting
     TIMEOUT = "timeout"  # waited the queue's maximum
     SERVICE_STOPPED = "service-stopped"
+    # An agent answered but caller and agent could not be bridged: the call was ended
+    # (both sides hung up), never offered to a second agent.
+    CONNECT_FAILED = "connect-failed"
 
 
 class OfferOutcome:
@@ -39,6 +42,8 @@ class OfferOutcome:
     UNAVAILABLE = "unavailable"  # softphone not registered
     CALLER_GONE = "caller-gone"
     LOST_RACE = "lost-race"  # ring-all: another phone answered first
+    # Asterisk never confirmed the ring (no reply to the originate, no event): not a miss.
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True, slots=True)

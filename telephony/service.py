@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
@@ -118,8 +118,20 @@ async def _no_transcription(call_id: int) -> None:
     log.debug("transcription is off; call %s keeps its recordings only", call_id)
 
 
-def build_app(config: Config, clock: Clock | None = None) -> web.Application:
-    """The whole service as one aiohttp application (ARI app + HTTP API)."""
+def _as_is(ari: AriClient) -> AriClient:
+    return ari
+
+
+def build_app(
+    config: Config,
+    clock: Clock | None = None,
+    *,
+    wrap_ari: Callable[[AriClient], AriClient] = _as_is,
+) -> web.Application:
+    """The whole service as one aiohttp application (ARI app + HTTP API).
+
+    ``wrap_ari`` lets tests put a fault-injecting client between the service and Asterisk.
+    """
     clock = clock or SystemClock()
     menu = load_menu(config.ivr.menu)  # fail at start on a bad menu, not on the first call
     check_menu_queues(menu, config)
@@ -166,12 +178,14 @@ def build_app(config: Config, clock: Clock | None = None) -> web.Application:
         app[TRANSCRIBER] = transcriber
         connector = aiohttp.TCPConnector(limit=config.ari.max_connections)
         async with aiohttp.ClientSession(connector=connector) as http:
-            ari = AriClient(
-                http,
-                config.ari.url,
-                config.ari.user,
-                config.ari.password,
-                timeout_s=config.ari.request_timeout_s,
+            ari = wrap_ari(
+                AriClient(
+                    http,
+                    config.ari.url,
+                    config.ari.user,
+                    config.ari.password,
+                    timeout_s=config.ari.request_timeout_s,
+                )
             )
             holding = HoldingArea(ari, config.holding.moh_class)
             legs = OutboundLegs(ari, config.ari.app)

@@ -26,7 +26,7 @@ from crm.phones import normalise_phone
 from crm.queue_facts import Outcome
 from telephony.acd.announcements import announcement, number_prompts
 from telephony.acd.dispatcher import TALK_BRIDGE_PREFIX, Acd
-from telephony.acd.waiting import Talk, Waiting
+from telephony.acd.waiting import ConnectFailed, Talk, Waiting
 from telephony.ari import AriClient, AriError, AriNotFound
 from telephony.ari.events import (
     ChannelDestroyed,
@@ -64,6 +64,7 @@ class EndReason:
     MESSAGE_LEFT = "message-left"
     CALLBACK_REQUESTED = "callback-requested"  # left the line keeping their place
     SERVICE_ERROR = "service-error"
+    CONNECT_FAILED = "connect-failed"  # an agent answered; caller and agent could not be bridged
     ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
     CHANNEL_LOST = "channel-lost"
     SERVICE_RESTART = "service-restart"
@@ -306,7 +307,11 @@ class CallSession:
             place_at=place_at,
         )
         try:
-            talk = await self._wait_for_agent(waiting)
+            try:
+                talk = await self._wait_for_agent(waiting)
+            except ConnectFailed:
+                await self._connect_failed(waiting)
+                return
             if talk == "callback":
                 return
             if not isinstance(talk, Talk):
@@ -324,7 +329,8 @@ class CallSession:
                 await d.ari.add_to_bridge(talk.bridge_id, self.channel.id)
             except AriError:
                 if not waiting.over.done():
-                    raise
+                    await self._connect_failed(waiting)
+                    return
                 # The agent hung up (and the bridge went) before the caller got there.
             self._transition(CallEvent.AGENT_ANSWERED)
             await d.call_log.set_state(self.call_id, self.state)
@@ -333,6 +339,16 @@ class CallSession:
             await d.ari.hangup(self.channel.id)
         finally:
             d.acd.leave(waiting)
+
+    async def _connect_failed(self, waiting: Waiting) -> None:
+        """An agent answered, but this caller could not be put through to them: end the call
+        (never back in line: the agent took it). Leaving tells the ACD to end the agent's
+        side and close the queue entry with the same reason."""
+        log.error("caller could not join the agent", extra={"call_id": self.call_id})
+        waiting.connect_failed = True
+        self.hangup = Hangup(EndReason.CONNECT_FAILED)
+        with contextlib.suppress(AriError):
+            await self.deps.ari.hangup(self.channel.id)
 
     async def _wait_for_agent(self, waiting: Waiting) -> Talk | str:
         """Music until an agent answers (the ``Talk``), or ``timeout`` / ``callback``.

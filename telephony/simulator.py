@@ -14,11 +14,13 @@ import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from telephony.ari import AriClient, AriError
 from telephony.ari.events import (
     ChannelDestroyed,
     ChannelHangupRequest,
+    ChannelStateChange,
     Event,
     PlaybackFinished,
     StasisEnd,
@@ -138,7 +140,14 @@ class ResidentSimulator:
 
 @dataclass
 class Ring:
-    """One ring of a simulated agent's phone, as the phone saw it."""
+    """One ring of a simulated agent's phone, as the phone saw it.
+
+    ``started``/``answered``/``ended`` are this process's loop time when the phone learnt
+    it (an event read, a request's reply), so they say how long things took for the phone,
+    not in which order Asterisk did them: the reply to our answer can be read after
+    Asterisk has told the service, and the service acted on it. For order, compare
+    Asterisk's own times: ``created`` (the channel) and ``up`` (it was answered).
+    """
 
     extension: str
     channel_id: str
@@ -146,6 +155,8 @@ class Ring:
     started: float
     answered: float | None = None
     ended: float | None = None
+    created: datetime | None = None  # Asterisk's clock (millisecond resolution)
+    up: datetime | None = None  # Asterisk's clock: ChannelStateChange to Up
 
 
 @dataclass
@@ -186,7 +197,13 @@ class AgentSimulator:
     def on_event(self, event: Event) -> None:
         if isinstance(event, StasisStart):
             extension = event.channel.dialplan_exten or "?"
-            ring = Ring(extension, event.channel.id, event.channel.caller_number, self.loop_time())
+            ring = Ring(
+                extension,
+                event.channel.id,
+                event.channel.caller_number,
+                self.loop_time(),
+                created=event.channel.creationtime,
+            )
             self.rings.append(ring)
             self._active[ring.channel_id] = ring
             busy = sum(1 for r in self._active.values() if r.extension == extension)
@@ -194,6 +211,9 @@ class AgentSimulator:
             task = asyncio.create_task(self._pick_up(ring))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, ChannelStateChange) and event.channel.state == "Up":
+            if (up := self._active.get(event.channel.id)) is not None and up.up is None:
+                up.up = event.timestamp
         elif isinstance(event, StasisEnd | ChannelDestroyed):
             ring_ = self._active.pop(event.channel_id or "", None)
             if ring_ is not None and ring_.ended is None:

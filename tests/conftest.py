@@ -219,14 +219,21 @@ async def make_hotline(
 
     ``fresh`` hangs up every channel first so no earlier call is re-adopted; a test of
     re-adoption passes ``fresh=False``. ``ready=False`` returns without waiting for ARI.
+    ``wrap_ari`` puts a fault-injecting client (tests/faulty_ari.py) under the service.
     Every channel is hung up after the test too, so a failed test's calls do not load
     the sandbox under the next one.
     """
 
-    async def start(config: Config, *, fresh: bool = True, ready: bool = True) -> Hotline:
+    async def start(
+        config: Config,
+        *,
+        fresh: bool = True,
+        ready: bool = True,
+        wrap_ari: Callable[[AriClient], AriClient] | None = None,
+    ) -> Hotline:
         if fresh:
             await hang_up_everything(ari)
-        app = build_app(config)
+        app = build_app(config, wrap_ari=wrap_ari) if wrap_ari else build_app(config)
         client = await aiohttp_client(app)
         hotline = Hotline(client, app)
 

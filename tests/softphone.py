@@ -437,7 +437,9 @@ class Softphone:
                 return
             except OSError:
                 if not self.running:
-                    await asyncio.sleep(0.1)  # let the console reader take the last words
+                    if self._console_task is not None:  # at EOF: baresip's last words read
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(self._console_task), 2)
                     raise SoftphoneError(f"baresip exited at start\n{self.report()}") from None
                 if loop.time() > deadline:
                     raise SoftphoneError(f"no ctrl_tcp on port {port}\n{self.report()}") from None

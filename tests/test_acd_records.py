@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,10 @@ from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.messages import MessageBox, MessageReason
 from crm.queue_callbacks import AttemptOutcome, CallbackBook, CallbackStatus
 from crm.queue_facts import OfferOutcome, Outcome, QueueFacts
+from telephony.acd.agent_state import AgentEvent
+from telephony.acd.live import LiveEvents
+from telephony.acd.roster import AgentRoster
+from tests.clocks import ManualClock
 from tests.databases import one_connection_engine
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
@@ -246,6 +251,46 @@ async def test_record_state_updates_agent_and_appends_history_newest_first(
         ("logged-out", None, None, T0),
     ]
     assert [h.state for h in await agents.history(agent.id, limit=2)] == ["paused", "on-call"]
+
+
+class SlowAgentDirectory(AgentDirectory):
+    """A fake for fault injection: the real directory, whose state writes wait for
+    ``release`` (a database busy with other writes)."""
+
+    def __init__(self, real: AgentDirectory) -> None:
+        vars(self).update(vars(real))
+        self.holding = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def record_state(self, agent_id: int, **change: Any) -> None:
+        self.holding.set()
+        await self.released.wait()
+        await super().record_state(agent_id, **change)
+
+
+async def test_a_reader_of_the_history_waits_for_the_state_changes_in_flight(
+    records: Records,
+) -> None:
+    """The roster's state is live and its history is written behind; ``written`` (what the
+    agent API awaits before reading the history) returns once the history has caught up,
+    so a supervisor never reads a state that the history does not show yet."""
+    slow = SlowAgentDirectory(records.agents)
+    clock = ManualClock(T0)
+    roster = AgentRoster(slow, clock, LiveEvents(clock))
+    agent = roster.add(
+        await records.agents.create(name="王芳", endpoint="PJSIP/1001", skills={}, at=T0)
+    )
+    clock.advance(seconds=10)
+    roster.apply(agent, AgentEvent.LOG_IN)
+    roster.apply(agent, AgentEvent.SET_READY)
+    reading = asyncio.ensure_future(roster.written(agent.id))
+    await slow.holding.wait()
+    assert not reading.done()
+    slow.released.set()
+    await reading
+    history = await records.agents.history(agent.id)
+    assert [h.state for h in history] == [str(agent.state), "paused", "logged-out"]
+    await roster.flush()
 
 
 async def test_record_state_time_is_stored_as_the_same_instant_in_utc(records: Records) -> None:

@@ -7,7 +7,6 @@ from the agent's ear, not from anything our service reports.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from tests.audio import likeness, wav_samples
 from tests.conftest import Hotline, with_queues
 from tests.polling import eventually
 from tests.softphone import Softphone
-from tests.test_acd_calls import agent_state, change, queue_entries, until_agent
+from tests.test_acd_calls import agent_state, change, settled_entries, until_agent
 
 
 async def add_softphone_agent(hotline: Hotline, extension: str) -> dict[str, Any]:
@@ -43,8 +42,7 @@ async def test_an_agent_on_a_sip_softphone_takes_the_call_and_hears_the_resident
     what the resident says; the agent hangs up and the caller's record says so."""
     cfg = with_queues(config, announce_every_s=0, wrap_up_s=1, acd=AcdConfig(max_misses=2))
     hotline: Hotline = await make_hotline(cfg)
-    offline = await add_softphone_agent(hotline, "1002")  # nobody registered as 1002
-    await asyncio.sleep(0.2)
+    offline = await add_softphone_agent(hotline, "1002")  # nobody registered; longest idle
     said = cfg.prompts.dir / "route_complaint.wav"
     async with Softphone("1001", "1001", workdir=tmp_path, record_dir=tmp_path, ari=ari) as phone:
         online = await add_softphone_agent(hotline, "1001")
@@ -60,7 +58,7 @@ async def test_an_agent_on_a_sip_softphone_takes_the_call_and_hears_the_resident
     assert record["end_reason"] == "agent-hangup"
     skipped = await agent_state(hotline, offline["id"])
     assert (skipped["state"], skipped["reason"]) == ("paused", "softphone-offline")
-    (entry,) = await queue_entries(cfg, record["id"])
+    (entry,) = await settled_entries(cfg, record["id"])
     assert [(o.endpoint, o.outcome) for o in entry.offers] == [
         ("PJSIP/1002", "unavailable"),
         ("PJSIP/1001", "answered"),

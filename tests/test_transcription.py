@@ -299,8 +299,8 @@ async def test_a_restart_in_the_middle_of_a_job_resumes_it(
         async def started() -> bool:
             return (await pipeline.book.job_for_call(call_id)).status == JobStatus.RUNNING
 
+        # Claimed, not finished (the worker is still loading the model): stop now, mid-job.
         await eventually(started, timeout_s=10, what="job running")
-        await asyncio.sleep(0.5)  # the worker is still loading the model: mid-job
     # The first service is gone (its worker killed); the job is left running.
     assert (await pipeline.book.job_for_call(call_id)).status == JobStatus.RUNNING
     assert await pipeline.book.transcript(call_id) == []

@@ -6,6 +6,17 @@ callers arrive together. Each offer then runs as its own task: dial the agent (o
 an emergency line, every ready agent and the duty phone), wait for the answer, the ring
 timeout or the caller leaving, and either bridge caller and agent or put the call back
 in line for the next agent.
+
+An answer is final. From the moment an agent picks up, the caller is theirs (``taken``):
+out of line before anything is awaited, never offered to anyone else, whatever fails
+next. Phones that lost an emergency ring-all race are hung up beside the conversation,
+not before it, so a slow hang-up never leaves the one who answered listening to nothing.
+If caller and agent cannot be bridged (Asterisk refuses, or does not reply within the ARI
+timeout), the call ends rather than going back in line: the agent, who has already
+picked up, heard nobody and goes to wrap-up with the caller's number on their screen; the
+caller is hung up; the queue entry and the call record say ``connect-failed``. A
+call-centre wants that over a second agent ringing for a call the first one took, and
+over retrying on an Asterisk that is not answering while both sides hear silence.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from telephony.acd.announcements import expected_wait_s
 from telephony.acd.legs import Leg, OutboundLegs, outcome_of
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster, LiveAgent, PauseReason
-from telephony.acd.waiting import Talk, Waiting
+from telephony.acd.waiting import ConnectFailed, Talk, Waiting
 from telephony.ari import AriClient, AriError
 from telephony.config import Config, QueueConfig, Strategy
 from telephony.prompts import PromptLibrary
@@ -37,6 +48,9 @@ from telephony.recording.recorder import CallRecorder
 log = logging.getLogger(__name__)
 
 RING_GRACE_S = 2.0  # beyond the originate timeout, in case Asterisk's own timer is late
+# A ring Asterisk has confirmed is ended by Asterisk (the originate's timeout), and an answer
+# it reports late is still an answer; this long after the ring timeout its end was lost.
+RING_LAST_RESORT_S = 60.0
 HANDLE_TIMES_KEPT = 20
 TALK_BRIDGE_PREFIX = "hotline-talk-"
 
@@ -145,7 +159,8 @@ class Acd:
             self.waiting.remove(waiting)
         if not waiting.connected.done():
             waiting.connected.cancel()
-            self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=self.clock.now()))
+            if not waiting.taken:  # else the conversation's end closes the entry
+                self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=self.clock.now()))
         self._publish_queue(waiting.queue.name)
 
     def open_now(self, queue: QueueConfig) -> bool:
@@ -248,7 +263,7 @@ class Acd:
         self._kick = None
         now = asyncio.get_running_loop().time()
         for waiting in sorted(self.waiting, key=Waiting.order):
-            if waiting.offering or waiting.gone or waiting.held:
+            if waiting.offering or waiting.gone or waiting.held or waiting.taken:
                 continue
             if waiting.is_callback and waiting.not_before > now:
                 self._kick_at(waiting.not_before)
@@ -303,11 +318,14 @@ class Acd:
             for leg, (agent, offer_id) in ringing.items():
                 if leg is winner:
                     continue
-                outcome = outcomes.get(leg, OfferOutcome.NO_ANSWER)
+                unheard = OfferOutcome.NO_ANSWER if leg.confirmed else OfferOutcome.UNCONFIRMED
+                outcome = outcomes.get(leg, unheard)
                 if winner is not None or waiting.gone:
                     outcome = OfferOutcome.LOST_RACE if winner else OfferOutcome.CALLER_GONE
-                await self.legs.hang_up(leg)
-                self._offer_ended(agent, offer_id, outcome, waiting)
+                if winner is None:
+                    await self._ring_ended(leg, agent, offer_id, outcome, waiting)
+                else:  # beside the conversation: the winner must not wait for these
+                    self._spawn(self._ring_ended(leg, agent, offer_id, outcome, waiting))
             if winner is not None:
                 agent, offer_id = ringing[winner]
                 await self._connect(waiting, winner, agent, offer_id)
@@ -318,9 +336,21 @@ class Acd:
                     self.roster.apply(agent, AgentEvent.CALLER_GONE)
         finally:
             waiting.offering = False
-            if not waiting.gone and not waiting.connected.done():
+            if not waiting.gone and not waiting.taken:
                 self.kick()
             log.debug("offer done", extra={"call_id": waiting.call_id, "queue": queue.name})
+
+    async def _ring_ended(
+        self,
+        leg: Leg,
+        agent: LiveAgent | None,
+        offer_id: int,
+        outcome: str,
+        waiting: Waiting,
+    ) -> None:
+        """Stop a phone ringing, then free its agent (not before: one call per phone)."""
+        await self.legs.hang_up(leg)
+        self._offer_ended(agent, offer_id, outcome, waiting)
 
     async def _ring(
         self, waiting: Waiting, agents: list[LiveAgent], duty: str | None
@@ -367,9 +397,16 @@ class Acd:
     async def _await_answer(
         self, waiting: Waiting, ringing: dict[Leg, tuple[LiveAgent | None, int]]
     ) -> tuple[Leg | None, dict[Leg, str]]:
-        """The first leg to answer, or None; and how the others ended meanwhile."""
+        """The first leg to answer, or None; and how the others ended meanwhile.
+
+        Asterisk ends each ring at the ring timeout itself. Legs it has confirmed are left
+        to that (a loaded Asterisk can be many seconds behind, and giving up on our own
+        clock would hang up on an agent picking up); only legs it never confirmed are
+        given up at the ring timeout and its grace.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + waiting.queue.ring_timeout_s + RING_GRACE_S
+        last_resort = deadline - RING_GRACE_S + RING_LAST_RESORT_S
         outcomes: dict[Leg, str] = {}
         live = set(ringing)
         left = asyncio.ensure_future(waiting.left.wait())
@@ -378,10 +415,12 @@ class Acd:
                 futures: list[asyncio.Future[Any]] = [left]
                 for leg in live:
                     futures += [leg.answered, leg.ended]
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                now = loop.time()
+                until = last_resort if any(leg.confirmed for leg in live) else deadline
+                if now >= until:
                     break
-                await asyncio.wait(futures, timeout=remaining, return_when="FIRST_COMPLETED")
+                wake = deadline if now < deadline else until  # legs may be confirmed meanwhile
+                await asyncio.wait(futures, timeout=wake - now, return_when="FIRST_COMPLETED")
                 for leg in list(live):
                     if leg.answered.done() and not leg.answered.cancelled():
                         return leg, outcomes
@@ -398,8 +437,8 @@ class Acd:
         self._spawn(self.facts.offer_ended(offer_id, outcome=outcome, at=self.clock.now()))
         if agent is None or agent.state is not AgentState.RINGING:
             return
-        if outcome in (OfferOutcome.LOST_RACE, OfferOutcome.CALLER_GONE):
-            self.roster.apply(agent, AgentEvent.CALLER_GONE)
+        if outcome in (OfferOutcome.LOST_RACE, OfferOutcome.CALLER_GONE, OfferOutcome.UNCONFIRMED):
+            self.roster.apply(agent, AgentEvent.CALLER_GONE)  # back to ready, no miss
         elif outcome in (OfferOutcome.UNAVAILABLE, OfferOutcome.FAILED):
             reason = (
                 PauseReason.SOFTPHONE_OFFLINE
@@ -433,17 +472,19 @@ class Acd:
             await self.legs.hang_up(leg)
             self._offer_ended(agent, offer_id, OfferOutcome.CALLER_GONE, waiting)
             return
-        if agent is not None:
-            self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+        # The caller is this agent's from now on (see the module's doc): no await before.
+        waiting.taken = True
         if waiting in self.waiting:
             self.waiting.remove(waiting)
-        self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
-        self._spawn(
-            self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
-        )
-        self._publish_queue(waiting.queue.name)
         bridge_id = f"{TALK_BRIDGE_PREFIX}{waiting.call_id}-{uuid.uuid4().hex[:6]}"
         try:
+            if agent is not None:
+                self.roster.apply(agent, AgentEvent.ANSWER, call_id=waiting.call_id)
+            self._spawn(self.facts.offer_ended(offer_id, outcome=OfferOutcome.ANSWERED, at=now))
+            self._spawn(
+                self.facts.answered(_entry(waiting), agent_id=agent.id if agent else None, at=now)
+            )
+            self._publish_queue(waiting.queue.name)
             await self.ari.create_bridge(bridge_id, bridge_type="mixing", name=bridge_id)
             await self.ari.add_to_bridge(bridge_id, leg.channel_id)
             # Beside the caller joining, not before: recording must not delay the hello.
@@ -453,10 +494,16 @@ class Acd:
                 )
             )
             name = agent.name if agent else "duty"
-            waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
+            if not waiting.connected.done():  # else the caller hung up meanwhile
+                waiting.connected.set_result(Talk(bridge_id, agent.id if agent else None, name))
             await self._talk(waiting, leg)
+        except AriError as err:
+            log.error("caller and agent not bridged: %s", err, extra={"call_id": waiting.call_id})
         finally:
             if not self.stopping:
+                if not waiting.connected.done():  # the conversation never started: end it
+                    waiting.connect_failed = True
+                    waiting.connected.set_exception(ConnectFailed(bridge_id))
                 await self._end_talk(waiting, leg, agent, now, bridge_id)
 
     async def _end_talk(
@@ -472,8 +519,9 @@ class Acd:
         await self.legs.hang_up(leg)
         with contextlib.suppress(AriError):
             await self.ari.destroy_bridge(bridge_id)
+        outcome = Outcome.CONNECT_FAILED if waiting.connect_failed else Outcome.ANSWERED
         self._spawn(self.facts.talk_ended(_entry(waiting), at=end))
-        self._spawn(self.facts.left(_entry(waiting), outcome=Outcome.ANSWERED, at=end))
+        self._spawn(self.facts.left(_entry(waiting), outcome=outcome, at=end))
         if agent is not None and agent.state is AgentState.ON_CALL:
             self.roster.apply(agent, AgentEvent.HANG_UP, call_id=waiting.call_id)
             self.roster.start_wrap_up(

@@ -103,8 +103,10 @@ async def _get_agent(request: web.Request) -> web.StreamResponse:
     agent = roster.agents.get(agent_id)
     if agent is None:
         raise NotFound("agent", agent_id)
+    now = agent.to_json()
+    await roster.written(agent_id)  # the history then has ``now`` (or newer) on top
     history = await roster.directory.history(agent_id, limit=50)
-    return web.json_response({**agent.to_json(), "history": [h.to_json() for h in history]})
+    return web.json_response({**now, "history": [h.to_json() for h in history]})
 
 
 @_answer_errors

@@ -4,15 +4,21 @@ Such a channel enters our Stasis application only when it is answered, but ARI s
 us its events from the moment it is originated, so the leg learns "answered" (its
 StasisStart) and "gone, with this cause" (ChannelDestroyed) as they happen. The
 ``OutboundLegs`` registry is how the StasisApp tells these channels from residents.
+
+An originate that Asterisk refuses gives a leg that has already ended. One that gets no
+reply in time (a loaded Asterisk answers after the ARI timeout) may well have created the
+channel: its id is ours, so the leg stays registered and its own events tell what
+happened (the phone answering is a real answer); if none come, hanging it up at the ring
+timeout ends it. Dropping it instead would let an agent pick up a call nobody is on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import uuid
 
-from telephony.ari import AriClient, AriError
+from telephony.ari import AriClient, AriError, AriNotFound, AriUnavailable
 from telephony.ari.events import (
     ChannelDestroyed,
     ChannelHangupRequest,
@@ -27,6 +33,8 @@ NO_ANSWER_CAUSES = {0, 16, 18, 19, 21, 31}
 BUSY_CAUSES = {17}
 OUTBOUND_PREFIXES = ("agent-", "dial-")
 
+log = logging.getLogger(__name__)
+
 
 class Leg:
     def __init__(self, channel_id: str) -> None:
@@ -35,8 +43,12 @@ class Leg:
         self.ended: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self.playbacks: asyncio.Queue[str] = asyncio.Queue()
         self._cause: int | None = None
+        # Asterisk said the channel exists (the originate's reply, or any event of it),
+        # so Asterisk's own ring timeout will end it.
+        self.confirmed = False
 
     def deliver(self, event: Event) -> None:
+        self.confirmed = True
         if isinstance(event, StasisStart):
             if not self.answered.done():
                 self.answered.set_result(None)
@@ -114,6 +126,10 @@ class OutboundLegs:
                 timeout_s=max(1, round(ring_timeout_s)),
                 channel_id=leg.channel_id,
             )
+            leg.confirmed = True
+        except AriUnavailable as err:
+            # Maybe dialled all the same: wait for the leg's events (see the module's doc).
+            log.warning("originate unconfirmed: %s", err, extra={"channel_id": leg.channel_id})
         except AriError:
             leg.fail()
         return leg
@@ -121,5 +137,9 @@ class OutboundLegs:
     async def hang_up(self, leg: Leg) -> None:
         if leg.ended.done():
             return
-        with contextlib.suppress(AriError):
+        try:
             await self._ari.hangup(leg.channel_id)
+        except AriNotFound:
+            leg.fail()  # never created, or gone already: no event may come to end it
+        except AriError as err:
+            log.warning("hang-up failed: %s", err, extra={"channel_id": leg.channel_id})

@@ -132,7 +132,11 @@ def acd_openapi_paths() -> dict[str, Any]:
                 "parameters": [_id_param("Agent id.")],
                 "operationId": "getAgent",
                 "summary": "One agent with their recent state history",
-                "description": "The agent's live state and their latest 50 state changes.",
+                "description": (
+                    "The agent's live state and their latest 50 state changes; the history "
+                    "always includes the state returned (changes are stored behind the live "
+                    "state, and this waits for those in flight)."
+                ),
                 "responses": {
                     "200": _json_response("The agent.", "AgentDetail"),
                     **no_agent,

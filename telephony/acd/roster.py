@@ -3,7 +3,8 @@
 The roster is the one authority on an agent's state. Decisions (who is ready, who rings)
 are taken here synchronously, so no two offers can see the same agent as ready; the
 change is then written to the agent directory behind it, in order, with its time and
-reason, and published to the live screens.
+reason, and published to the live screens. A reader of the history waits for the
+agent's writes in flight (``written``), so it never sees a state the history lacks.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class AgentRoster:
         self.agents: dict[int, LiveAgent] = {}
         self._write_locks: dict[int, asyncio.Lock] = {}
         self._writes: set[asyncio.Task[None]] = set()
+        self._writing: dict[int, set[asyncio.Task[None]]] = {}  # by agent
         self.on_ready: Callable[[], None] = lambda: None  # the ACD looks for waiting calls
 
     async def load(self) -> None:
@@ -167,6 +169,13 @@ class AgentRoster:
                 counts[str(agent.state)] += 1
         return counts
 
+    async def written(self, agent_id: int) -> None:
+        """Wait until the agent's changes so far are stored, so that what the directory
+        says (their history) is at least as new as the state just read from the roster."""
+        pending = self._writing.get(agent_id)
+        if pending:
+            await asyncio.wait(list(pending))
+
     async def flush(self) -> None:
         """Wait for state writes in flight (tests and shutdown)."""
         while self._writes:
@@ -181,10 +190,12 @@ class AgentRoster:
             self._persist(lock, agent.id, str(agent.state), reason, agent.since, call_id)
         )
         self._writes.add(write)
+        self._writing.setdefault(agent.id, set()).add(write)
         write.add_done_callback(functools.partial(self._written, agent.id))
 
     def _written(self, agent_id: int, task: asyncio.Task[None]) -> None:
         self._writes.discard(task)
+        self._writing.get(agent_id, set()).discard(task)
         if not task.cancelled() and (err := task.exception()) is not None:
             log.error("agent state not stored: %s", err, extra={"agent_id": agent_id})
 

@@ -1,8 +1,9 @@
 """A call waiting in a queue, and what the caller's session learns from the ACD.
 
 The ACD and the caller's session share one ``Waiting``: the ACD resolves ``connected``
-when an agent has answered (with the bridge to join), and ``over`` when the agent hung
-up; the session tells the ACD the caller has gone by ``Acd.leave``.
+when an agent has answered (with the bridge to join, or ``ConnectFailed`` when caller and
+agent could not be put together), and ``over`` when the agent hung up; the session tells
+the ACD the caller has gone by ``Acd.leave``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from datetime import datetime
 from telephony.config import QueueConfig
 
 _arrivals = itertools.count()
+
+
+class ConnectFailed(Exception):
+    """An agent answered but the conversation could not be set up (Asterisk refused or did
+    not reply): the call ends, it is never offered to another agent."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class Waiting:
     held: bool = False  # a caller busy booking a call-back is not offered meanwhile
     arrival: int = field(default_factory=lambda: next(_arrivals))
     offering: bool = False
+    # An agent answered: from then on the caller is theirs and is never offered again,
+    # whatever fails after; the ACD closes the queue entry itself.
+    taken: bool = False
+    connect_failed: bool = False  # the caller's side could not join the agent's bridge
     tried: set[int] = field(default_factory=set)  # agents who let it ring out
     gone: bool = False
     connected: asyncio.Future[Talk] = field(
