@@ -50,6 +50,7 @@ QUEUE_KINDS = {
     "emergency": Kind.EMERGENCY,
 }
 SYSTEM = "system"
+CONNECT_FAILED = "connect-failed"  # the call's end reason when caller and agent were never bridged
 NO_CLASS_CHOSEN = "the caller chose 报修 but no class (急修 / 一般) in the IVR: confirm the class"
 
 Publish = Callable[..., None]
@@ -67,6 +68,7 @@ class CallFacts:
     agent_id: int | None  # who answered
     message_id: int | None
     queue_callback: tuple[int, datetime] | None  # id, expires_at
+    talked: bool = True  # False: an agent picked up but the two were never bridged
 
     @property
     def urgent(self) -> bool:
@@ -145,6 +147,7 @@ class CallIntake(Repository):
             tag=choice.tag if choice is not None else None,
             agent_id=answered[-1].agent_id if answered else None,
             message_id=message,
+            talked=call.end_reason != CONNECT_FAILED,
             queue_callback=(callback[0], callback[1]) if callback is not None else None,
         )
 
@@ -314,7 +317,7 @@ class CallIntake(Repository):
 
     async def _owed_reply(self, facts: CallFacts, case: CaseRecord) -> CaseRecord:
         """Nobody answered: the resident asked for a call-back, or is owed one anyway."""
-        if facts.agent_id is not None or case.phone is None:
+        if (facts.agent_id is not None and facts.talked) or case.phone is None:
             return case
         now = self.desk.clock.now()
         callback_id = facts.queue_callback[0] if facts.queue_callback is not None else None

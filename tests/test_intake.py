@@ -60,6 +60,7 @@ class Desk:
         callback: bool = False,
         entered: bool = True,
         submenu_only: bool = False,
+        end_reason: str = "caller-hangup",
     ) -> int:
         """One inbound call as the telephony side records it, ended now.
 
@@ -106,7 +107,7 @@ class Desk:
                 at=now,
                 expires_at=now + timedelta(hours=2),
             )
-        await self.calls.close_call(call_id, ended_at=now, reason="caller-hangup")
+        await self.calls.close_call(call_id, ended_at=now, reason=end_reason)
         return call_id
 
 
@@ -517,3 +518,16 @@ async def test_calling_again_with_the_urgent_choice_makes_an_open_repair_urgent(
     assert again.repair.repair_class == RepairClass.URGENT
     assert Rule.ON_SITE in {d.rule for d in again.deadlines if d.open}
     assert desk.duty_told[0].case_id == first.id
+
+
+async def test_a_call_whose_agent_never_reached_the_caller_is_still_owed_a_reply(
+    desk: Desk,
+) -> None:
+    """The agent picked up but Asterisk could not bridge them (connect-failed): the case is
+    the agent's, and the resident, who heard nobody, is owed a call-back."""
+    call_id = await desk.call(queue="inquiry", end_reason="connect-failed")
+    case = await desk.intake.call_ended(call_id)
+    assert case is not None
+    assert case.owner_agent_id == desk.agent_id
+    (callback,) = case.callbacks
+    assert callback.reason == CallBackReason.PROMISED_REPLY
