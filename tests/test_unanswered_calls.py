@@ -110,7 +110,8 @@ async def test_at_night_an_urgent_repair_with_nobody_logged_in_is_not_left_to_wa
     the message prompt, one leaves a message, one hangs up in the repair menu."""
     cfg = night(config, when_nobody_logged_in=WhenClosed.MESSAGE)
     hotline: Hotline = await make_hotline(cfg)
-    agents.behaviour[DUTY] = AgentBehaviour(answer_after_s=0.5)  # listens until we hang up
+    # The duty manager picks up, hears the start of the message and hangs up.
+    agents.behaviour[DUTY] = AgentBehaviour(answer_after_s=0.5, talk_s=3)
     events: list[dict[str, Any]] = []
     async with hotline.client.ws_connect("/api/live") as ws:
         listening = asyncio.create_task(live_events(ws, events))
