@@ -220,7 +220,7 @@ def build_app(
             dialler = CaseDialler(config, ari, legs, roster, call_log, recorder, crm, live)
             app[DIALLER] = dialler
             departments = {name: q.label for name, q in config.queues.items()}
-            duty = DutyPhone(config.acd.duty_endpoint, ari, legs, prompts, live)
+            duty = DutyPhone(config.acd.duty_endpoint, legs, prompts, live)
             intake = CallIntake(sessions, crm, live.publish, departments, on_urgent=duty.tell)
             feed = CaseFeed(intake, transcripts, live, watcher)
             await feed.start()

@@ -707,17 +707,7 @@ class Acd:
         return leg.answered.done() and not leg.answered.cancelled() and not waiting.gone
 
     async def _whisper(self, leg: Leg, prompt: str) -> None:
-        playback = await self.ari.play(leg.channel_id, self.prompts.media(prompt))
-        finished: asyncio.Future[Any] = asyncio.ensure_future(self._playback_done(leg, playback.id))
-        try:
-            await asyncio.wait([finished, leg.ended], timeout=10, return_when="FIRST_COMPLETED")
-        finally:
-            finished.cancel()
-
-    @staticmethod
-    async def _playback_done(leg: Leg, playback_id: str) -> None:
-        while await leg.playbacks.get() != playback_id:
-            pass
+        await self.legs.say(leg, self.prompts.media(prompt), limit_s=10)
 
     # -- plumbing ---------------------------------------------------------------------
     def _publish_queue(self, name: str) -> None:

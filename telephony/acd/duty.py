@@ -11,7 +11,6 @@ published (``duty-told``) so a screen can show whether anyone heard it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -21,7 +20,7 @@ from crm.rules import Kind
 from telephony.acd.announcements import number_prompts
 from telephony.acd.legs import Leg, OutboundLegs, outcome_of
 from telephony.acd.live import LiveEvents
-from telephony.ari import AriClient, AriError
+from telephony.ari import AriError
 from telephony.prompts import PromptLibrary
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,6 @@ class DutyPhone:
     def __init__(
         self,
         endpoint: str | None,
-        ari: AriClient,
         legs: OutboundLegs,
         prompts: PromptLibrary,
         live: LiveEvents,
@@ -54,7 +52,6 @@ class DutyPhone:
         ring_s: float = RING_S,
     ) -> None:
         self.endpoint = endpoint
-        self.ari = ari
         self.legs = legs
         self.prompts = prompts
         self.live = live
@@ -88,7 +85,7 @@ class DutyPhone:
             )
             outcome = await self._answered(leg)
             if outcome == "reached":
-                await self._say(leg, self._message(urgent))
+                await self.legs.say(leg, self._message(urgent), limit_s=SAY_LIMIT_S)
                 await self.legs.hang_up(leg)
         except AriError as err:
             log.warning("duty phone for case %s: %s", urgent.case_id, err)
@@ -129,20 +126,3 @@ class DutyPhone:
         else:
             said = [what, "duty_no_number"]
         return [self.prompts.media(name) for name in said * TIMES_SAID]
-
-    async def _say(self, leg: Leg, media: list[str]) -> None:
-        playback = await self.ari.play(leg.channel_id, media)
-        finished: asyncio.Future[Any] = asyncio.ensure_future(_playback_done(leg, playback.id))
-        try:
-            await asyncio.wait(
-                [finished, leg.ended], timeout=SAY_LIMIT_S, return_when="FIRST_COMPLETED"
-            )
-        finally:
-            finished.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await finished
-
-
-async def _playback_done(leg: Leg, playback_id: str) -> None:
-    while await leg.playbacks.get() != playback_id:
-        pass

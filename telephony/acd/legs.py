@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 from telephony.ari import AriClient, AriError, AriNotFound, AriUnavailable
 from telephony.ari.events import (
@@ -143,3 +144,18 @@ class OutboundLegs:
             leg.fail()  # never created, or gone already: no event may come to end it
         except AriError as err:
             log.warning("hang-up failed: %s", err, extra={"channel_id": leg.channel_id})
+
+    async def say(self, leg: Leg, media: str | list[str], *, limit_s: float) -> None:
+        """Play to a leg and wait until it finished, the leg ended, or ``limit_s`` passed."""
+        playback = await self._ari.play(leg.channel_id, media)
+        finished: asyncio.Future[None] = asyncio.ensure_future(_played(leg, playback.id))
+        waits: list[asyncio.Future[Any]] = [finished, leg.ended]
+        try:
+            await asyncio.wait(waits, timeout=limit_s, return_when="FIRST_COMPLETED")
+        finally:
+            finished.cancel()
+
+
+async def _played(leg: Leg, playback_id: str) -> None:
+    while await leg.playbacks.get() != playback_id:
+        pass
