@@ -13,6 +13,7 @@ libc's rand() before decoding, because Kaldi dithers with it (see decoder.DITHER
 from __future__ import annotations
 
 import array
+import asyncio
 import ctypes
 import json
 import math
@@ -87,6 +88,15 @@ def bare_vosk(path: Path) -> list[dict[str, Any]]:
 def bare_text(path: Path) -> str:
     """Bare Vosk's text for a file (cached: test files do not change once written)."""
     return "".join(w["word"] for w in bare_vosk(path))
+
+
+async def heard_by_bare_vosk(path: Path) -> str:
+    """``bare_text`` off the event loop.
+
+    A test with a live hotline shares its loop: a decode on the loop stops the service
+    for seconds (its database units of work time out waiting for their connection).
+    """
+    return await asyncio.to_thread(bare_text, path)
 
 
 def char_difference(ours: str, reference: str) -> float:

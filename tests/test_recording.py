@@ -37,9 +37,9 @@ from tests.speech import (
     AGENT_SAYS,
     MESSAGE_SAYS,
     RESIDENT_SAYS,
-    bare_text,
     best_likeness,
     char_difference,
+    heard_by_bare_vosk,
     make_clip,
     speech_spans,
 )
@@ -151,7 +151,8 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
         leg_file = store / leg["path"]
         # Faithful: our text for the leg is what bare Vosk hears in the same recording.
         ours = "".join(w["word"] for w in turn["words"])
-        assert char_difference(ours, bare_text(leg_file)) <= FAITHFUL, (ours, leg["role"])
+        heard = await heard_by_bare_vosk(leg_file)
+        assert char_difference(ours, heard) <= FAITHFUL, (ours, leg["role"])
         # Timed: every word lies inside the leg's speech, measured from the audio itself.
         offset_s = (datetime.fromisoformat(leg["started_at"]) - start).total_seconds()
         spans = speech_spans(leg_file)
@@ -169,9 +170,9 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
         leg_file = store / by_role[role]["path"]
         assert best_likeness(leg_file, clips[own]) > 0.8, role
         assert best_likeness(leg_file, clips[own]) > best_likeness(leg_file, clips[other]) + 0.3
-        heard = bare_text(leg_file)
-        assert char_difference(heard, bare_text(clips[own])) < char_difference(
-            heard, bare_text(clips[other])
+        heard = await heard_by_bare_vosk(leg_file)
+        assert char_difference(heard, await heard_by_bare_vosk(clips[own])) < char_difference(
+            heard, await heard_by_bare_vosk(clips[other])
         ), role
 
     async with hotline.client.get(
@@ -213,7 +214,8 @@ async def test_a_message_is_recorded_and_transcribed(
     assert {t["speaker"] for t in body["turns"]} == {"message"}
     ours = "".join(w["word"] for t in body["turns"] for w in t["words"])
     assert ours
-    assert char_difference(ours, bare_text(config.recording.dir / recording["path"])) <= FAITHFUL
+    heard = await heard_by_bare_vosk(config.recording.dir / recording["path"])
+    assert char_difference(ours, heard) <= FAITHFUL
 
 
 @pytest.fixture
