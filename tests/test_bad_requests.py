@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from crm import models as m
 from crm.db import create_engine, make_sessionmaker
 from telephony.config import AccessConfig, AriConfig, DatabaseConfig, load_config
-from telephony.service import build_app
+from web.app import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 STAFF_TOKEN = "test-staff-token-not-a-secret"

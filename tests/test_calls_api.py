@@ -1,4 +1,4 @@
-"""Specification of the call-record HTTP API in crm.http.
+"""Specification of the call-record HTTP API in web.calls.
 
 Each test mounts the routes on a small app over a fresh database (SQLite, plus PostgreSQL
 when HOTLINE_TEST_PG_URL is set) and writes its calls through the real CallLog.
@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from crm.calls import CallLog
 from crm.db import create_engine, make_sessionmaker
-from crm.http import CALL_LOG, add_call_routes, calls_openapi_paths, calls_openapi_schemas
+from web.calls import CALL_LOG, add_call_routes, calls_openapi_paths, calls_openapi_schemas
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Specification of the CRM HTTP API (telephony.case_http) over a fresh database.
+"""Specification of the CRM HTTP API (web.cases) over a fresh database.
 
 The routes are mounted on a small app with the real books (SQLite, plus PostgreSQL when
 HOTLINE_TEST_PG_URL is set) and a hand-moved clock. What a request changed is read back
@@ -18,12 +18,12 @@ from sqlalchemy import func, insert, select
 from crm import models as m
 from crm.db import make_sessionmaker
 from crm.desk import CrmDesk
-from telephony.appkeys import CONFIG
-from telephony.case_http import CRM, add_case_routes
-from telephony.case_openapi import DESCRIPTIONS, RECORDS, record_schema
 from telephony.config import AccessConfig, Config
 from tests.clocks import ManualClock
 from tests.databases import one_connection_engine
+from web.appkeys import CONFIG
+from web.cases import CRM, add_case_routes
+from web.cases_openapi import DESCRIPTIONS, RECORDS, record_schema
 
 STAFF_TOKEN = "test-staff-token-not-a-secret"
 STAFF = {"Authorization": f"Bearer {STAFF_TOKEN}"}

@@ -10,8 +10,8 @@ import pytest
 from telephony.config import Hours, IvrConfig, TranscriptionConfig, load_config
 from telephony.exceptions import ConfigError, ModelError
 from telephony.ivr.menu import ActionKind, load_menu
-from telephony.service import build_app
 from tests.conftest import TEST_MODEL
+from web.app import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Specification of the resident directory's HTTP API (telephony.resident_http).
+"""Specification of the resident directory's HTTP API (web.residents).
 
 The routes are mounted on a small app with the real directory over a fresh database
 (SQLite, plus PostgreSQL when HOTLINE_TEST_PG_URL is set). What a request changed is read
@@ -20,13 +20,13 @@ from crm.db import make_sessionmaker
 from crm.desk import CrmDesk
 from crm.residents import ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, Rejected
-from telephony.appkeys import CONFIG
-from telephony.case_http import CRM
 from telephony.config import AccessConfig, Config
-from telephony.resident_http import MAX_ROSTER_BYTES, add_resident_routes
-from telephony.resident_openapi import DESCRIPTIONS, RECORDS, record_schema
 from tests.clocks import T0, ManualClock
 from tests.databases import one_connection_engine
+from web.appkeys import CONFIG
+from web.cases import CRM
+from web.residents import MAX_ROSTER_BYTES, add_resident_routes
+from web.residents_openapi import DESCRIPTIONS, RECORDS, record_schema
 
 STAFF_TOKEN = "test-staff-token-not-a-secret"
 REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"

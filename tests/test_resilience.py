@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from telephony.appkeys import STASIS, STREAM
 from telephony.config import Config
 from telephony.simulator import Dtmf, HangUp, ResidentSimulator, Wait
 from tests.conftest import Hotline, app_registered, sandbox
 from tests.polling import eventually
+from web.appkeys import STASIS, STREAM
 
 
 @pytest.fixture

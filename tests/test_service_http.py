@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from telephony.config import AccessConfig, AriConfig, Config, DatabaseConfig, load_config
-from telephony.service import build_app, prompt_library
 from tests.conftest import REVIEWER, REVIEWER_TOKEN, with_test_model
 from tests.polling import eventually
+from web.app import build_app, prompt_library
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "pw-Do-Not-Log-7781"

@@ -15,10 +15,10 @@ from aiohttp import web
 
 from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingStatus
-from telephony.access import reviewers_only
-from telephony.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
-from telephony.http_errors import answer_errors, error, path_id
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
+from web.access import reviewers_only
+from web.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
+from web.errors import answer_errors, error, path_id
 
 
 def add_recording_routes(app: web.Application) -> None:

@@ -18,7 +18,7 @@ from crm.case_store import StaleVersion
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound, StorageError
 from crm.rules import IllegalTransition as IllegalCaseTransition
 from telephony.exceptions import IllegalTransition
-from telephony.json_input import parse_object
+from web.json_input import parse_object
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def error(status: int, error_id: str, message: str, **details: Any) -> web.Respo
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, checked by ``telephony.json_input``; else a 400."""
+    """The request's JSON object, checked by ``web.json_input``; else a 400."""
     return parse_object(await request.read())
 
 

@@ -20,7 +20,6 @@ from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.deadlines import DeadlineBook
 from crm.desk import CrmDesk
-from crm.http import CALL_LOG
 from crm.intake import CallIntake
 from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
@@ -31,11 +30,28 @@ from telephony.acd.announcements import announcement_texts, callback_texts
 from telephony.acd.case_dialler import CaseDialler
 from telephony.acd.dispatcher import Acd
 from telephony.acd.duty import DutyPhone, duty_texts
-from telephony.acd.http import add_acd_routes
 from telephony.acd.legs import OutboundLegs
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster
-from telephony.appkeys import (
+from telephony.ari import AriClient, EventStream
+from telephony.case_feed import CaseFeed
+from telephony.config import Config
+from telephony.deadline_watcher import DeadlineWatcher
+from telephony.exceptions import ConfigError
+from telephony.holding import HoldingArea
+from telephony.ivr.menu import Menu, load_menu
+from telephony.logs import quiet_bad_requests
+from telephony.prompts import PromptLibrary
+from telephony.recording.fetcher import RecordingFetcher
+from telephony.recording.pool import DecoderPool
+from telephony.recording.recorder import CallRecorder
+from telephony.recording.store import RecordingStore
+from telephony.recording.transcriber import Transcriber
+from telephony.recording.vosk_model import ModelInfo, inspect_model
+from telephony.session import SessionDeps
+from telephony.stasis import StasisApp
+from web.acd import add_acd_routes
+from web.appkeys import (
     ACD,
     CONFIG,
     LIVE,
@@ -50,27 +66,11 @@ from telephony.appkeys import (
     TRANSCRIBER,
     TRANSCRIPTS,
 )
-from telephony.ari import AriClient, EventStream
-from telephony.case_feed import CaseFeed
-from telephony.case_http import CRM, DEADLINES, DIALLER, add_case_routes
-from telephony.config import Config
-from telephony.deadline_watcher import DeadlineWatcher
-from telephony.exceptions import ConfigError
-from telephony.holding import HoldingArea
-from telephony.ivr.menu import Menu, load_menu
-from telephony.logs import quiet_bad_requests
-from telephony.prompts import PromptLibrary
-from telephony.recording.fetcher import RecordingFetcher
-from telephony.recording.http import add_recording_routes
-from telephony.recording.pool import DecoderPool
-from telephony.recording.recorder import CallRecorder
-from telephony.recording.store import RecordingStore
-from telephony.recording.transcriber import Transcriber
-from telephony.recording.vosk_model import ModelInfo, inspect_model
-from telephony.resident_http import add_resident_routes
-from telephony.session import SessionDeps
-from telephony.stasis import StasisApp
-from telephony.web import add_service_routes
+from web.calls import CALL_LOG
+from web.cases import CRM, DEADLINES, DIALLER, add_case_routes
+from web.recordings import add_recording_routes
+from web.residents import add_resident_routes
+from web.service_routes import add_service_routes
 
 log = logging.getLogger(__name__)
 

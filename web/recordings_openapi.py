@@ -1,4 +1,4 @@
-"""OpenAPI description of recordings and transcripts (``telephony.recording.http``).
+"""OpenAPI description of recordings and transcripts (``web.recordings``).
 
 For whoever builds the supervisor's call review: what a recording's status means, when
 audio is gone for good (retention: 410) or missing with a reason (404), and the shape
@@ -12,7 +12,7 @@ from typing import Any
 
 from crm.recordings import RecordingRole, RecordingStatus
 from crm.transcripts import JobStatus
-from telephony.acd.openapi import (
+from web.acd_openapi import (
     _error_response,
     _field,
     _id_param,

@@ -1,4 +1,4 @@
-"""OpenAPI description of the CRM endpoints (``telephony.case_http``).
+"""OpenAPI description of the CRM endpoints (``web.cases``).
 
 Record schemas are derived from the record dataclasses' type hints, and every field must
 have a description here (``record_schema`` refuses a missing one), so the document can
@@ -29,7 +29,7 @@ from crm.rules import (
     Status,
     Step,
 )
-from telephony.acd.openapi import (
+from web.acd_openapi import (
     _error_response,
     _field,
     _id_param,

@@ -17,10 +17,10 @@ from crm import validation as v
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
-from telephony.appkeys import ACD, LIVE, MESSAGES, ROSTER
-from telephony.http_errors import answer_errors as _answer_errors
-from telephony.http_errors import json_body
-from telephony.http_errors import path_id as _id
+from web.appkeys import ACD, LIVE, MESSAGES, ROSTER
+from web.errors import answer_errors as _answer_errors
+from web.errors import json_body
+from web.errors import path_id as _id
 
 log = logging.getLogger(__name__)
 

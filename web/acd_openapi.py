@@ -1,9 +1,9 @@
-"""OpenAPI 3.1 description of the ACD's HTTP API (``telephony.acd.http``).
+"""OpenAPI 3.1 description of the ACD's HTTP API (``web.acd``).
 
 Written for whoever builds a supervisor or agent console on it: which state changes an
 agent may ask for, what each refusal looks like, and what the ``/api/live`` websocket
-sends. ``telephony.web`` merges these paths and schemas into ``/api/openapi.json``
-beside the call records' (``crm.http``); the schema names here do not overlap those.
+sends. ``web.service_routes`` merges these paths and schemas into ``/api/openapi.json``
+beside the call records' (``web.calls``); the schema names here do not overlap those.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from crm.agents import MAX_LEVEL
 from crm.messages import MessageReason
 from crm.queue_callbacks import AttemptOutcome, CallbackStatus
 from telephony.acd.agent_state import AgentState
-from telephony.acd.http import REQUESTS
 from telephony.acd.roster import PauseReason
+from web.acd import REQUESTS
 
 MAX_ID = 2**31 - 1
 MESSAGES_DEFAULT_LIMIT = 50

@@ -21,9 +21,9 @@ from crm.deadlines import DeadlineBook
 from crm.desk import CrmDesk
 from crm.exceptions import InvalidInput, InvalidQuery
 from crm.rules import Kind
-from telephony.access import staff_only
 from telephony.acd.case_dialler import CaseDialler
-from telephony.http_errors import answer_errors, json_body, path_id
+from web.access import staff_only
+from web.errors import answer_errors, json_body, path_id
 
 CRM: web.AppKey[CrmDesk] = web.AppKey("crm", CrmDesk)
 DEADLINES: web.AppKey[DeadlineBook] = web.AppKey("deadlines", DeadlineBook)

@@ -13,8 +13,8 @@ import hmac
 
 from aiohttp import web
 
-from telephony.appkeys import CONFIG
-from telephony.http_errors import Handler, error
+from web.appkeys import CONFIG
+from web.errors import Handler, error
 
 
 def _presented(request: web.Request) -> bytes:

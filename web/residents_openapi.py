@@ -1,6 +1,6 @@
-"""OpenAPI description of the resident directory's endpoints (``telephony.resident_http``).
+"""OpenAPI description of the resident directory's endpoints (``web.residents``).
 
-As for the cases (``telephony.case_openapi``), record schemas are derived from the record
+As for the cases (``web.cases_openapi``), record schemas are derived from the record
 dataclasses' type hints and every field must be described here, so the document can
 neither omit a field the API sends nor describe one it does not. The errors get their own
 schema: these endpoints answer with codes (stale-version, too-large …) the ACD's do not.
@@ -16,7 +16,7 @@ from typing import Any
 
 from crm.residents import MAX_PAGE, MAX_PHONES, NOTE_MAX, SOURCES, ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, Rejected
-from telephony.acd.openapi import (
+from web.acd_openapi import (
     _field,
     _id_param,
     _json_response,
@@ -24,8 +24,8 @@ from telephony.acd.openapi import (
     _query_param,
     _ref,
 )
-from telephony.case_openapi import staff_operation
-from telephony.resident_http import MAX_ROSTER_BYTES, ROSTER_TYPES
+from web.cases_openapi import staff_operation
+from web.residents import MAX_ROSTER_BYTES, ROSTER_TYPES
 
 # Schema name of each record; nested records are referred to by these names.
 RECORDS: dict[type[Any], tuple[str, str]] = {

@@ -16,9 +16,9 @@ from aiohttp import web
 from crm.exceptions import Conflict, InvalidInput
 from crm.residents import MAX_PAGE, UNSET, ResidentRecord
 from crm.roster_import import import_roster_data
-from telephony.access import staff_only
-from telephony.case_http import CRM, DEFAULT_LIMIT, MAX_INT, _bool_param, _int_param
-from telephony.http_errors import answer_errors, error, json_body, path_id
+from web.access import staff_only
+from web.cases import CRM, DEFAULT_LIMIT, MAX_INT, _bool_param, _int_param
+from web.errors import answer_errors, error, json_body, path_id
 
 # A large estate's whole roster is about 1 MB; 5 MB leaves room for the columns offices
 # add, while one upload cannot fill the memory or hold the event loop for long.

@@ -11,16 +11,16 @@ from typing import Any
 
 from aiohttp import web
 
-from crm.http import add_call_routes, calls_openapi_paths, calls_openapi_schemas
-from telephony.acd.openapi import acd_openapi_paths, acd_openapi_schemas
-from telephony.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
-from telephony.case_openapi import STAFF_SCHEME, case_openapi_paths, case_openapi_schemas
-from telephony.recording.openapi import (
+from web.acd_openapi import acd_openapi_paths, acd_openapi_schemas
+from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
+from web.calls import add_call_routes, calls_openapi_paths, calls_openapi_schemas
+from web.cases_openapi import STAFF_SCHEME, case_openapi_paths, case_openapi_schemas
+from web.recordings_openapi import (
     SECURITY_SCHEMES,
     recording_openapi_paths,
     recording_openapi_schemas,
 )
-from telephony.resident_openapi import resident_openapi_paths, resident_openapi_schemas
+from web.residents_openapi import resident_openapi_paths, resident_openapi_schemas
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
