@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.Integer(), nullable=True),
         sa.Column("password_hash", sa.String(), nullable=False),
         sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("disabled_at", TS, nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("password_changed_at", TS, nullable=False),
         sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False),
