@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
     true,
 )
 from sqlalchemy.ext.asyncio import AsyncAttrs
@@ -609,3 +610,93 @@ class AuditEntry(Base):
     new: Mapped[str | None] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- staff: who may use the hotline's screens and API -------------------------------------
+
+
+class StaffUser(Base):
+    """A person who signs in: an agent (linked to their ``agent`` row), supervisor or admin.
+
+    Only the argon2 hash of the password is kept. ``failed_logins`` counts consecutive
+    wrong passwords; reaching the limit sets ``locked_until``.
+    """
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    role: Mapped[str] = mapped_column(String)  # agent / supervisor / admin
+    # One user per agent; agents are deactivated, never deleted, so the link holds.
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agent.id", ondelete="RESTRICT"), unique=True
+    )
+    password_hash: Mapped[str] = mapped_column(String)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiToken(Base):
+    """A bearer token for an integration; only the sha256 of its secret is kept.
+
+    A name is taken while a token of that name is unrevoked (the partial unique index), so
+    a revoked token's name can be issued again and the old rows stay for the record.
+    """
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        Index(
+            "ix_api_token_unrevoked_name",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    secret_hash: Mapped[str] = mapped_column(String, unique=True)  # sha256 hex
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class StaffSession(Base):
+    """A signed-in browser: the sha256 of its cookie's secret, its CSRF value, its times."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String, unique=True)  # sha256 hex
+    # Not a credential on its own (useless without the cookie), and the page must echo it.
+    csrf: Mapped[str] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # absolute
+
+
+class AccessAudit(Base):
+    """One access decision: who (user or token), from where, did what to what, and the answer."""
+
+    __tablename__ = "access_audit"
+    __table_args__ = (Index("ix_access_audit_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String)  # "user:3", "token:crm-sync", "anonymous"
+    address: Mapped[str] = mapped_column(String)  # as given (the HTTP layer masks it)
+    action: Mapped[str] = mapped_column(String)
+    target: Mapped[str] = mapped_column(String)
+    granted: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String, default="", server_default="")

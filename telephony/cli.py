@@ -19,6 +19,8 @@ import aiohttp
 from aiohttp import web
 
 from crm.residents_cli import add_residents_parser, run_residents
+from crm.staff_cli import COMMANDS as STAFF_COMMANDS
+from crm.staff_cli import add_staff_parsers, run_staff
 from telephony.ari import AriClient, listening
 from telephony.config import Config, load_config
 from telephony.exceptions import HotlineError
@@ -81,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_models_parser(sub)
     add_transcribe_parser(sub)
     add_residents_parser(sub)
+    add_staff_parsers(sub)
     sandbox = sub.add_parser("asterisk", help="the Asterisk sandbox (scripts/asterisk-sandbox)")
     sandbox.add_argument("action", choices=["up", "down", "status", "restart", "cli", "root"])
     sandbox.add_argument("rest", nargs="*")
@@ -106,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_transcribe(args, config)
         elif args.command == "residents":
             return run_residents(args, config)
+        elif args.command in STAFF_COMMANDS:
+            return run_staff(args, config)
     except HotlineError as err:
         print(f"hotline: {err}", file=sys.stderr)
         return 2
