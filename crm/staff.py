@@ -410,7 +410,7 @@ class StaffDirectory(Repository):
         if known is None:
             await self._verify(await self._dummy(), password)
             return LoginResult(LoginOutcome.WRONG)
-        user_id, hashed = known.tuple()
+        user_id, hashed = known
         matched = await self._verify(hashed, password)
         rehashed = None
         if matched and self._passwords.check_needs_rehash(hashed):
@@ -464,7 +464,7 @@ class StaffDirectory(Repository):
             user = _user(row)
         if counted is None:  # locked already: wrong guesses while locked count for nothing
             return LoginResult(LoginOutcome.LOCKED, user, user.locked_until)
-        failures, locked_until = counted.tuple()
+        failures, locked_until = counted
         if locked_until is not None and locked_until > at:
             log.warning(
                 "staff user #%d locked until %s after %d wrong passwords",
@@ -603,7 +603,7 @@ class StaffDirectory(Repository):
             found = (await session.execute(statement)).first()
             if found is None:
                 return None
-            row, user = found.tuple()
+            row, user = found
             if at >= row.expires_at or at - row.last_seen_at > idle or user.disabled:
                 await session.execute(delete(StaffSession).where(StaffSession.id == row.id))
                 return None
