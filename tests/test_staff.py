@@ -267,6 +267,20 @@ async def test_unknown_users_are_not_found(staff: Staff) -> None:
             await lookup
 
 
+async def test_a_name_nobody_could_have_is_nobodys(staff: Staff) -> None:
+    """Not a database error (PostgreSQL cannot bind NUL): unknown, or a wrong sign-in."""
+    await add(staff)
+    for name in ("王主管\x00", "\u202e", ""):
+        with pytest.raises(NotFound):
+            await staff.directory.user(name)
+        with pytest.raises(NotFound):
+            await staff.directory.revoke_token(name, at=T0)
+        with pytest.raises(NotFound):
+            await staff.directory.set_disabled(name, True, at=T0)
+        assert (await staff.directory.check_login(name, PASSWORD, at=T0)).outcome == "wrong"
+    assert (await staff.directory.check_login(" 王主管 ", PASSWORD, at=T0)).ok
+
+
 # -- signing in ----------------------------------------------------------------------------
 
 
@@ -716,6 +730,21 @@ async def test_the_access_audit_lists_newest_first_with_filters(staff: Staff) ->
     )
     refused = (await log(limit=1, offset=0, granted=False))[0]
     assert (refused.user_id, refused.actor, refused.reason) == (None, "anonymous", "role")
+
+
+async def test_the_access_audit_keeps_a_target_with_nul_in_it(staff: Staff) -> None:
+    await staff.directory.audit(
+        at=T0,
+        user_id=None,
+        actor="anonymous",
+        address="198.51.100.*",
+        action="view-case",
+        target="/api/cases/1\x00.json",
+        granted=False,
+        reason="signed-out",
+    )
+    [entry] = await staff.directory.audit_log(limit=10, offset=0)
+    assert entry.target == "/api/cases/1\ufffd.json"
 
 
 @pytest.mark.parametrize(
