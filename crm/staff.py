@@ -172,6 +172,25 @@ def check_name(value: object) -> str:
     return validation.required_name_text("name", value, max_len=NAME_MAX)
 
 
+def _lookup(name: object) -> str | None:
+    """A name as stored, or None for one that could not have been (nobody has it).
+
+    Lookups go through this so that what nobody could be named never reaches the
+    database: PostgreSQL cannot even bind a NUL, and would fail the request with 503.
+    """
+    try:
+        return check_name(name)
+    except InvalidInput:
+        return None
+
+
+def _existing(name: str, what: str) -> str:
+    checked = _lookup(name)
+    if checked is None:
+        raise NotFound(what, name)
+    return checked
+
+
 def check_role(value: object) -> Role:
     if isinstance(value, str) and value in tuple(Role):
         return Role(value)
@@ -338,8 +357,9 @@ class StaffDirectory(Repository):
         check_password(password, name=name)
         require_aware("at", at)
         hashed = await self._hash(password)
+        checked = _existing(name, "user")
         async with self._transaction("set staff password") as session:
-            row = await session.scalar(select(StaffUser).where(StaffUser.name == name))
+            row = await session.scalar(select(StaffUser).where(StaffUser.name == checked))
             if row is None:
                 raise NotFound("user", name)
             row.password_hash = hashed
@@ -356,8 +376,9 @@ class StaffDirectory(Repository):
         if not isinstance(disabled, bool):
             raise InvalidInput("disabled", "must be true or false")
         require_aware("at", at)
+        checked = _existing(name, "user")
         async with self._transaction("set staff disabled") as session:
-            row = await session.scalar(select(StaffUser).where(StaffUser.name == name))
+            row = await session.scalar(select(StaffUser).where(StaffUser.name == checked))
             if row is None:
                 raise NotFound("user", name)
             if row.disabled != disabled:
@@ -376,8 +397,9 @@ class StaffDirectory(Repository):
 
     @uncancellable
     async def user(self, name: str) -> UserRecord:
+        checked = _existing(name, "user")
         async with self._transaction("get staff user") as session:
-            row = await session.scalar(select(StaffUser).where(StaffUser.name == name))
+            row = await session.scalar(select(StaffUser).where(StaffUser.name == checked))
             if row is None:
                 raise NotFound("user", name)
             return _user(row)
@@ -402,15 +424,17 @@ class StaffDirectory(Repository):
         require_aware("at", at)
         if not isinstance(password, str) or len(password) > PASSWORD_MAX:
             password = ""  # verified like any other, so the answer takes as long
-        async with self._transaction("read staff login") as session:
-            found = await session.execute(
-                select(StaffUser.id, StaffUser.password_hash).where(StaffUser.name == name)
-            )
-            known = found.first()
+        known = None
+        if (checked := _lookup(name)) is not None:
+            async with self._transaction("read staff login") as session:
+                found = await session.execute(
+                    select(StaffUser.id, StaffUser.password_hash).where(StaffUser.name == checked)
+                )
+                known = found.first()
         if known is None:
             await self._verify(await self._dummy(), password)
             return LoginResult(LoginOutcome.WRONG)
-        user_id, hashed = known.tuple()
+        user_id, hashed = known
         matched = await self._verify(hashed, password)
         rehashed = None
         if matched and self._passwords.check_needs_rehash(hashed):
@@ -464,7 +488,7 @@ class StaffDirectory(Repository):
             user = _user(row)
         if counted is None:  # locked already: wrong guesses while locked count for nothing
             return LoginResult(LoginOutcome.LOCKED, user, user.locked_until)
-        failures, locked_until = counted.tuple()
+        failures, locked_until = counted
         if locked_until is not None and locked_until > at:
             log.warning(
                 "staff user #%d locked until %s after %d wrong passwords",
@@ -539,9 +563,10 @@ class StaffDirectory(Repository):
     @uncancellable
     async def revoke_token(self, name: str, *, at: datetime) -> TokenRecord:
         require_aware("at", at)
+        checked = _existing(name, "token")
         async with self._transaction("revoke api token") as session:
             row = await session.scalar(
-                select(ApiToken).where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+                select(ApiToken).where(ApiToken.name == checked, ApiToken.revoked_at.is_(None))
             )
             if row is None:
                 raise NotFound("token", name)
@@ -603,7 +628,7 @@ class StaffDirectory(Repository):
             found = (await session.execute(statement)).first()
             if found is None:
                 return None
-            row, user = found.tuple()
+            row, user = found
             if at >= row.expires_at or at - row.last_seen_at > idle or user.disabled:
                 await session.execute(delete(StaffSession).where(StaffSession.id == row.id))
                 return None
@@ -662,8 +687,11 @@ class StaffDirectory(Repository):
         granted: bool,
         reason: str = "",
     ) -> None:
-        """One access decision, stored as given (the HTTP layer masks what must be)."""
+        """One access decision, stored as given (the HTTP layer masks what must be), but
+        for NUL, which PostgreSQL cannot store: it becomes U+FFFD, so a request path with
+        %00 in it is still audited."""
         require_aware("at", at)
+        texts: dict[str, str] = {}
         for field, value in (
             ("actor", actor),
             ("address", address),
@@ -673,21 +701,11 @@ class StaffDirectory(Repository):
         ):
             if not isinstance(value, str):
                 raise InvalidInput(field, "must be a string")
+            texts[field] = value.replace("\x00", "\ufffd")
         if not isinstance(granted, bool):
             raise InvalidInput("granted", "must be true or false")
         async with self._transaction("write access audit") as session:
-            session.add(
-                AccessAudit(
-                    at=at,
-                    user_id=user_id,
-                    actor=actor,
-                    address=address,
-                    action=action,
-                    target=target,
-                    granted=granted,
-                    reason=reason,
-                )
-            )
+            session.add(AccessAudit(at=at, user_id=user_id, granted=granted, **texts))
 
     @uncancellable
     async def audit_log(
