@@ -142,6 +142,19 @@ class QueueFacts(Repository):
         return await self._select("entries for call", QueueEntry.call_id == call_id)
 
     @uncancellable
+    async def answered_by(self, agent_id: int, call_ids: builtins.list[int]) -> set[int]:
+        """Which of ``call_ids`` the agent answered: the calls that are theirs to see."""
+        if not call_ids:
+            return set()
+        query = select(QueueEntry.call_id).where(
+            QueueEntry.agent_id == agent_id,
+            QueueEntry.answered_at.is_not(None),
+            QueueEntry.call_id.in_(call_ids),
+        )
+        async with self._transaction("calls answered by agent") as session:
+            return set((await session.scalars(query)).all())
+
+    @uncancellable
     async def unfinished(self) -> builtins.list[QueueEntryRecord]:
         """Entries a stopped service left without an outcome (closed at the next start)."""
         return await self._select("unfinished entries", QueueEntry.left_at.is_(None))

@@ -132,6 +132,12 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
     a = config.ari
     async with contextlib.AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
+        # The service's API is for signed-in staff: a supervisor's token (hotline token
+        # create NAME --role supervisor) reads calls, cases and transcripts; adding the
+        # simulated agent is an admin's act (HOTLINE_ADMIN_TOKEN, only when it is new).
+        api_http = await stack.enter_async_context(
+            aiohttp.ClientSession(headers=_bearer(os.environ.get("HOTLINE_API_TOKEN")))
+        )
         ari = AriClient(http, a.url, a.user, a.password)
         sim = ResidentSimulator(ari, f"hotline-sim-{uuid.uuid4().hex[:6]}")
         await stack.enter_async_context(
@@ -146,7 +152,7 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
             await stack.enter_async_context(
                 listening(http, a.url, a.user, a.password, phones.app, phones.on_event)
             )
-            await _log_in_agent(http, config, args.api, args.agent)
+            await _log_in_agent(api_http, config, args.api, args.agent)
         call = await sim.dial(caller_id)
         print(
             f"calling {sim.endpoint} as {caller_id or 'no caller id'}; "
@@ -155,28 +161,25 @@ async def _simulate_call(config: Config, args: argparse.Namespace) -> int:
         await sim.run(call, steps)
         print("call ended")
         if args.api:
-            record = await _closed_record(http, args.api, call.hotline_leg, since=started)
+            record = await _closed_record(api_http, args.api, call.hotline_leg, since=started)
             if record is None:
                 print("no closed call record found for this call", file=sys.stderr)
                 return 1
             print(json.dumps(record, ensure_ascii=False, indent=2))
-            token = config.access.staff_token or config.access.reviewer_token
-            await _print_case(http, args.api, record["id"], token)
+            await _print_case(api_http, args.api, record["id"])
             if record.get("answered_at") and record.get("queue"):
-                await _print_transcript(http, args.api, record["id"], config.access.reviewer_token)
+                await _print_transcript(api_http, args.api, record["id"])
     return 0
 
 
-async def _print_case(
-    http: aiohttp.ClientSession, api: str, call_id: int, token: str | None
-) -> None:
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def _print_case(http: aiohttp.ClientSession, api: str, call_id: int) -> None:
     """The case the call opened or joined, as the agent sees it: owner, deadlines, urgency."""
-    if token is None:
-        print("case: set HOTLINE_STAFF_TOKEN to see it")
-        return
-    auth = {"Authorization": f"Bearer {token}"}
     for _ in range(100):  # the case is made just after the call record closes
-        async with http.get(f"{api}/api/cases", params={"limit": "20"}, headers=auth) as resp:
+        async with http.get(f"{api}/api/cases", params={"limit": "20"}) as resp:
             found = [
                 c
                 for c in (await resp.json())["items"]
@@ -203,29 +206,23 @@ async def _print_case(
         print(f"  call-back ({c['reason']}) due {c['due_at']}")
 
 
-async def _print_transcript(
-    http: aiohttp.ClientSession, api: str, call_id: int, token: str | None
-) -> None:
+async def _print_transcript(http: aiohttp.ClientSession, api: str, call_id: int) -> None:
     """Wait (at most 90 s) for the call's transcript and print it as a supervisor reads it."""
-    if token is None:
-        print("recordings and transcript: set HOTLINE_REVIEWER_TOKEN to see them")
-        return
-    auth = {"Authorization": f"Bearer {token}"}
     status = None
     for _ in range(900):
-        async with http.get(f"{api}/api/calls/{call_id}/transcript", headers=auth) as resp:
+        async with http.get(f"{api}/api/calls/{call_id}/transcript") as resp:
             job = (await resp.json())["job"]
         status = job and job["status"]
         if status in ("done", "failed"):
             break
         await asyncio.sleep(0.1)
-    async with http.get(f"{api}/api/calls/{call_id}/recordings", headers=auth) as resp:
+    async with http.get(f"{api}/api/calls/{call_id}/recordings") as resp:
         for r in (await resp.json())["items"]:
             print(f"recording {r['role']:8} {r['status']:7} {r['duration_s']} s  {r['path']}")
     if status != "done":
         print(f"transcript: {status or 'not queued'}" + (f" ({job['error']})" if job else ""))
         return
-    async with http.get(f"{api}/api/calls/{call_id}/transcript?format=text", headers=auth) as resp:
+    async with http.get(f"{api}/api/calls/{call_id}/transcript?format=text") as resp:
         print("transcript:\n" + await resp.text())
 
 
@@ -237,15 +234,23 @@ async def _log_in_agent(http: aiohttp.ClientSession, config: Config, api: str, e
         "endpoint": endpoint,
         "skills": {name: 5 for name in config.queues},
     }
-    async with http.post(f"{api}/api/agents", json=body) as resp:
-        created = await resp.json()
-        status = resp.status
-    if status == 201:
+    async with http.get(f"{api}/api/agents") as resp:
+        if resp.status == 401:
+            raise HotlineError("the service wants a token: set HOTLINE_API_TOKEN")
+        agents = (await resp.json())["items"]
+    known = [a["id"] for a in agents if a["endpoint"] == endpoint]
+    if known:  # made by an earlier demo
+        agent_id = known[0]
+    else:
+        admin = _bearer(os.environ.get("HOTLINE_ADMIN_TOKEN"))
+        async with http.post(f"{api}/api/agents", json=body, headers=admin) as resp:
+            created = await resp.json()
+            if resp.status != 201:
+                raise HotlineError(
+                    f"cannot add agent {endpoint} ({created.get('message')}): adding an "
+                    "agent is an admin's act (HOTLINE_ADMIN_TOKEN)"
+                )
         agent_id = created["id"]
-    else:  # made by an earlier demo: find it
-        async with http.get(f"{api}/api/agents") as resp:
-            agents = (await resp.json())["items"]
-        agent_id = next(a["id"] for a in agents if a["endpoint"] == endpoint)
     for action in ("log-in", "ready"):
         async with http.post(f"{api}/api/agents/{agent_id}/state", json={"action": action}):
             pass  # 409 when already in that state is fine

@@ -14,6 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -254,18 +255,42 @@ class TranscriptionConfig:
     warm_start: bool = True
 
 
+class CookieSecurity(StrEnum):
+    """When the session cookie carries ``Secure``: ``auto`` when the request came over TLS
+    (directly, or as a trusted proxy's ``X-Forwarded-Proto: https`` says)."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
 @dataclass(frozen=True)
 class AccessConfig:
-    """Who may listen to recordings and read transcripts (service standards §6).
+    """Staff sign-in (service standards §6: personal data only to those who need it).
 
-    Reviewers present ``Authorization: Bearer <reviewer_token>``. Set it with
-    ``HOTLINE_REVIEWER_TOKEN``, not in the file; without one, recordings and transcripts
-    are closed to everyone rather than open to anyone.
+    Users and API tokens live in the database (``hotline user``, ``hotline token``); these
+    are the rules their sessions follow. ``agent_endpoints`` is what an admin may point an
+    agent's phone at: an internal extension, never a trunk to an outside number (toll
+    fraud). ``trusted_proxies`` are the addresses whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` we believe (a TLS-terminating reverse proxy).
     """
 
-    reviewer_token: str | None = field(default=None, repr=False)
-    # Agents and supervisors: cases, residents and their phones (HOTLINE_STAFF_TOKEN).
-    staff_token: str | None = field(default=None, repr=False)
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    login_failures: int = 5
+    lockout_minutes: int = 15
+    secure_cookies: CookieSecurity = CookieSecurity.AUTO
+    trusted_proxies: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    agent_endpoints: str = r"^(PJSIP|SIP|IAX2)/[0-9]{2,8}$|^Local/[0-9]{2,8}@[A-Za-z0-9_-]+$"
+
+
+# Retired: shared tokens from the environment. Setting one stops the start with the way
+# to upgrade, so nobody believes a door is locked by a token nothing reads any more.
+RETIRED_ENV = {
+    "HOTLINE_REVIEWER_TOKEN": "recordings and transcripts",
+    "HOTLINE_STAFF_TOKEN": "cases and residents",
+}
 
 
 @dataclass(frozen=True)
@@ -297,8 +322,6 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HOTLINE_HTTP_PORT": ("http", "port"),
     "HOTLINE_VOSK_MODEL": ("transcription", "model"),
     "HOTLINE_VOSK_LANGUAGE": ("transcription", "language"),
-    "HOTLINE_REVIEWER_TOKEN": ("access", "reviewer_token"),
-    "HOTLINE_STAFF_TOKEN": ("access", "staff_token"),
 }
 
 
@@ -392,6 +415,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     elif "HOTLINE_CONFIG" in env or path != DEFAULT_CONFIG:
         raise ConfigError(source, "-", "file not found")
     base = path.resolve().parent.parent if path.exists() else Path.cwd()
+    for var, guarded in RETIRED_ENV.items():
+        if env.get(var):
+            raise ConfigError("environment", var, f"(which opened {guarded}) {RETIRED_HOW}")
 
     for var, (section, key) in ENV_OVERRIDES.items():
         if var in env:
@@ -416,11 +442,6 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     ac, cb, m = table("acd"), table("callbacks"), table("messages")
     rec, tr, acc = table("recording"), table("transcription"), table("access")
     ru = table("rules")
-    token = acc.text("reviewer_token", "", nonempty=False).strip() or None
-    staff_token = acc.text("staff_token", "", nonempty=False).strip() or None
-    for key, value in (("reviewer_token", token), ("staff_token", staff_token)):
-        if value is not None and len(value) < 16:
-            raise acc.fail(key, "must be at least 16 characters (a long random string)")
     defaults = Config()
     timezone = c.text("timezone", defaults.company.timezone)
     try:
@@ -553,7 +574,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     )
     config = dataclasses.replace(
         config,
-        access=AccessConfig(reviewer_token=token, staff_token=staff_token),
+        access=_access(acc),
         rules=_rules(ru),
     )
     for reader in (c, a, h, d, r, p, i, ho, ac, cb, m, rec, tr, acc, ru):
@@ -561,6 +582,61 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     if config.ari.reconnect_max_s < config.ari.reconnect_initial_s:
         raise a.fail("reconnect_max_s", "must not be below reconnect_initial_s")
     return config
+
+
+def _access(acc: _Reader) -> AccessConfig:
+    defaults = AccessConfig()
+    for key in ("reviewer_token", "staff_token"):
+        if key in acc.data:
+            raise acc.fail(key, RETIRED_HOW)
+    pattern = acc.text("agent_endpoints", defaults.agent_endpoints)
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise acc.fail("agent_endpoints", f"is not a regular expression: {err}") from None
+    return AccessConfig(
+        session_idle_minutes=acc.integer(
+            "session_idle_minutes", defaults.session_idle_minutes, minimum=1, maximum=24 * 60
+        ),
+        session_max_hours=acc.integer(
+            "session_max_hours", defaults.session_max_hours, minimum=1, maximum=24 * 7
+        ),
+        login_failures=acc.integer(
+            "login_failures", defaults.login_failures, minimum=1, maximum=100
+        ),
+        lockout_minutes=acc.integer(
+            "lockout_minutes", defaults.lockout_minutes, minimum=1, maximum=24 * 60
+        ),
+        secure_cookies=acc.get(
+            "secure_cookies", defaults.secure_cookies, CookieSecurity, "auto, always or never"
+        ),
+        trusted_proxies=acc.get("trusted_proxies", (), _text_tuple, "a list of addresses"),
+        allowed_origins=acc.get(
+            "allowed_origins", (), _origins, "a list of origins like https://hotline.example"
+        ),
+        agent_endpoints=pattern,
+    )
+
+
+RETIRED_HOW = (
+    "is retired: staff sign in with their own accounts (hotline user add) and "
+    "integrations use API tokens (hotline token create); see the README, "
+    "'Upgrading from the shared tokens'"
+)
+
+
+def _text_tuple(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) and x.strip() for x in raw):
+        raise TypeError("not a list of strings")
+    return tuple(x.strip() for x in raw)
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    origins = _text_tuple(raw)
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ValueError(origin)
+    return origins
 
 
 _TABLES = {

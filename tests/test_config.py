@@ -297,14 +297,38 @@ def test_a_model_of_another_language_is_refused_at_start() -> None:
     assert "Korean (ko)" in str(caught.value)
 
 
-def test_the_reviewer_token_comes_from_the_environment_and_must_be_long(tmp_path: Path) -> None:
+@pytest.mark.parametrize("retired", ["HOTLINE_REVIEWER_TOKEN", "HOTLINE_STAFF_TOKEN"])
+def test_the_shared_tokens_are_retired_with_the_way_to_upgrade(retired: str) -> None:
+    """A token nothing reads any more must not look like a lock: the start stops, saying
+    what replaced it; the token itself is not repeated."""
     shipped = ROOT / "config" / "hotline.toml"
-    assert load_config(shipped, env={}).access.reviewer_token is None
     token = "a-long-random-reviewer-token-1234"
-    assert (
-        load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": token}).access.reviewer_token == token
-    )
-    assert token not in repr(load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": token}))
     with pytest.raises(ConfigError) as caught:
-        load_config(shipped, env={"HOTLINE_REVIEWER_TOKEN": "short"})
-    assert caught.value.key == "access.reviewer_token"
+        load_config(shipped, env={retired: token})
+    assert caught.value.key == retired
+    assert "hotline user add" in str(caught.value)
+    assert "hotline token create" in str(caught.value)
+    assert token not in str(caught.value)
+
+
+def test_access_rules_are_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "hotline.toml"
+    path.write_text(
+        "[access]\nsession_idle_minutes = 10\nlockout_minutes = 5\n"
+        'allowed_origins = ["https://hotline.example"]\nsecure_cookies = "always"\n'
+    )
+    access = load_config(path, env={}).access
+    assert (access.session_idle_minutes, access.lockout_minutes) == (10, 5)
+    assert access.allowed_origins == ("https://hotline.example",)
+    assert access.secure_cookies == "always"
+    for bad, key in (
+        ('staff_token = "x"', "access.staff_token"),
+        ("session_idle_minutes = 0", "access.session_idle_minutes"),
+        ('allowed_origins = ["hotline.example"]', "access.allowed_origins"),
+        ('agent_endpoints = "("', "access.agent_endpoints"),
+        ('secure_cookies = "sometimes"', "access.secure_cookies"),
+    ):
+        path.write_text(f"[access]\n{bad}\n")
+        with pytest.raises(ConfigError) as caught:
+            load_config(path, env={})
+        assert caught.value.key == key, bad

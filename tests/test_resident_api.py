@@ -20,7 +20,7 @@ from crm.db import make_sessionmaker
 from crm.desk import CrmDesk
 from crm.residents import ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, Rejected
-from telephony.config import AccessConfig, Config
+from telephony.config import Config
 from tests.clocks import T0, ManualClock
 from tests.databases import one_connection_engine
 from web.appkeys import CONFIG
@@ -28,9 +28,6 @@ from web.cases import CRM
 from web.residents import MAX_ROSTER_BYTES, add_resident_routes
 from web.residents_openapi import DESCRIPTIONS, RECORDS, record_schema
 
-STAFF_TOKEN = "test-staff-token-not-a-secret"
-REVIEWER_TOKEN = "test-reviewer-token-not-a-secret"
-STAFF = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 AGENT = "agent:3 李娜"
 SHARED = "13800138000"
 NOT_A_PHONE = "is not a phone number (mobile, or landline with area code)"
@@ -51,9 +48,10 @@ async def desk(migrated_db_url: str) -> AsyncIterator[CrmDesk]:
     await engine.dispose()
 
 
-def app_for(desk: CrmDesk, access: AccessConfig) -> web.Application:
+def app_for(desk: CrmDesk) -> web.Application:
+    """The handlers alone: who may call them is web/auth.py's, tested in test_access.py."""
     app = web.Application()
-    app[CONFIG] = Config(access=access)
+    app[CONFIG] = Config()
     app[CRM] = desk
     add_resident_routes(app)
     return app
@@ -61,14 +59,13 @@ def app_for(desk: CrmDesk, access: AccessConfig) -> web.Application:
 
 @pytest.fixture
 async def client(desk: CrmDesk, aiohttp_client: ClientFactory) -> Client:
-    access = AccessConfig(staff_token=STAFF_TOKEN, reviewer_token=REVIEWER_TOKEN)
-    return await aiohttp_client(app_for(desk, access))
+    return await aiohttp_client(app_for(desk))
 
 
 async def call(
     client: Client, method: str, path: str, status: int, body: Any = None, **kw: Any
 ) -> Any:
-    headers = {**STAFF, **kw.pop("headers", {})}
+    headers = kw.pop("headers", {})
     response = await client.request(method, path, json=body, headers=headers, **kw)
     text = await response.text()
     assert response.status == status, text
@@ -115,41 +112,6 @@ def resident(**change: Any) -> dict[str, Any]:
 
 async def create(client: Client, **change: Any) -> Any:
     return await call(client, "POST", "/api/residents", 201, resident(**change))
-
-
-# -- access ----------------------------------------------------------------------------
-
-ROUTES = [
-    ("GET", "/api/residents"),
-    ("POST", "/api/residents"),
-    ("GET", "/api/residents/1"),
-    ("PATCH", "/api/residents/1"),
-    ("GET", f"/api/residents/lookup?phone={SHARED}"),
-    ("POST", "/api/residents/import?by=x"),
-    ("GET", "/api/rooms"),
-    ("POST", "/api/rooms"),
-]
-
-
-async def test_residents_are_for_staff_only(desk: CrmDesk, aiohttp_client: ClientFactory) -> None:
-    closed = await aiohttp_client(app_for(desk, AccessConfig()))
-    guarded = await aiohttp_client(app_for(desk, AccessConfig(staff_token=STAFF_TOKEN)))
-    before = await counts(desk)
-    for method, path in ROUTES:
-        refused = await closed.request(method, path, headers=STAFF, json=resident())
-        assert refused.status == 403, (method, path)
-        assert (await refused.json())["error_id"] == "closed"
-        for headers in ({}, {"Authorization": "Bearer wrong-token-wrong-token"}):
-            refused = await guarded.request(method, path, headers=headers, json=resident())
-            assert refused.status == 401, (method, path)
-            assert (await refused.json())["error_id"] == "unauthorised"
-            assert refused.headers["WWW-Authenticate"].startswith("Bearer")
-    assert await counts(desk) == before
-
-
-async def test_the_reviewer_token_is_staff_too(client: Client) -> None:
-    response = await client.get("/api/rooms", headers={"Authorization": f"Bearer {REVIEWER_TOKEN}"})
-    assert response.status == 200
 
 
 # -- residents -------------------------------------------------------------------------

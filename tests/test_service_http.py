@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from telephony.config import AccessConfig, AriConfig, Config, DatabaseConfig, load_config
-from tests.conftest import REVIEWER, REVIEWER_TOKEN, with_test_model
+from crm.staff import Role
+from telephony.config import AriConfig, Config, DatabaseConfig, load_config
+from tests.conftest import with_test_model
 from tests.polling import eventually
+from tests.staff import SUPERVISOR, SUPERVISOR_TOKEN, cheap_hasher, issue_token
 from web.app import build_app, prompt_library
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +38,19 @@ def unreachable_config(tmp_path: Path) -> Config:
     )
 
 
+async def supervisor_client(
+    aiohttp_client: Callable[..., Any], config: Config
+) -> TestClient[Any, Any]:
+    """The service on ``config``, and a client acting as a supervisor."""
+    app = build_app(config, passwords=cheap_hasher())
+    client: TestClient[Any, Any] = await aiohttp_client(app, headers=SUPERVISOR)
+    await issue_token(app, Role.SUPERVISOR, secret=SUPERVISOR_TOKEN)
+    return client
+
+
 @pytest.fixture
 async def unreachable(aiohttp_client: Callable[..., Any], tmp_path: Path) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = await aiohttp_client(build_app(unreachable_config(tmp_path)))
-    return client
+    return await supervisor_client(aiohttp_client, unreachable_config(tmp_path))
 
 
 async def test_healthz_reports_not_ready_and_keeps_retrying(
@@ -95,18 +106,6 @@ async def test_prompt_audio_is_served_for_a_remote_asterisk(
         assert (await resp.json())["error_id"] == "prompt-not-found"
 
 
-async def test_recordings_and_transcripts_are_closed_without_a_reviewer_token(
-    unreachable: TestClient[Any, Any],
-) -> None:
-    """Personal data (service standards §6): with no token configured, nobody gets them."""
-    for path in ("/api/calls/1/recordings", "/api/recordings/1/audio", "/api/calls/1/transcript"):
-        async with unreachable.get(path, headers={"Authorization": "Bearer anything"}) as resp:
-            assert resp.status == 403
-            body = await resp.json()
-        assert body["error_id"] == "closed"
-        assert "HOTLINE_REVIEWER_TOKEN" in body["message"]
-
-
 async def test_retrying_an_unknown_calls_transcript_is_404_beside_the_call_log(
     aiohttp_client: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -114,14 +113,12 @@ async def test_retrying_an_unknown_calls_transcript_is_404_beside_the_call_log(
     a second unit of work while its own held SQLite's one connection, so it waited for
     itself, and the call log, the recording fetcher and the deadline watcher waited behind
     it. Now it is a 404, and the call log asked at the same moment answers."""
-    config = dataclasses.replace(
-        unreachable_config(tmp_path), access=AccessConfig(reviewer_token=REVIEWER_TOKEN)
-    )
+    config = unreachable_config(tmp_path)
     assert config.transcription.enabled  # as shipped: the retry reaches the transcripts
-    client: TestClient[Any, Any] = await aiohttp_client(build_app(config))
+    client = await supervisor_client(aiohttp_client, config)
 
     async def answer(method: str, path: str) -> tuple[int, Any]:
-        async with client.request(method, path, headers=REVIEWER) as resp:
+        async with client.request(method, path) as resp:
             return resp.status, await resp.json()
 
     (retry, retried), (listing, listed) = await asyncio.gather(

@@ -17,10 +17,12 @@ from crm import validation as v
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.queue_callbacks import CallbackStatus
 from telephony.acd.agent_state import AgentEvent, AgentState
+from web.agent_guard import endpoint_refused, not_own_phone
 from web.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from web.errors import answer_errors as _answer_errors
 from web.errors import json_body
 from web.errors import path_id as _id
+from web.masking import masked_event
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ async def _list_agents(request: web.Request) -> web.StreamResponse:
 @_answer_errors
 async def _create_agent(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
+    if refused := await endpoint_refused(request, body.get("endpoint"), None):
+        return refused
     roster = request.app[ROSTER]
     known = set(request.app[ACD].config.queues)
     record = await roster.directory.create(
@@ -116,6 +120,8 @@ async def _update_agent(request: web.Request) -> web.StreamResponse:
     agent_id = _id(request)
     if agent_id not in roster.agents:
         raise NotFound("agent", agent_id)
+    if refused := await endpoint_refused(request, body.get("endpoint"), agent_id):
+        return refused
     known = set(request.app[ACD].config.queues)
     record = await roster.directory.update(
         agent_id,
@@ -149,6 +155,8 @@ async def _change_state(request: web.Request) -> web.StreamResponse:
     agent = roster.agents.get(agent_id)
     if agent is None:
         raise NotFound("agent", agent_id)
+    if refused := not_own_phone(request, agent_id):
+        return refused
     action = _text(body, "action", required=True) or ""
     if action not in REQUESTS:
         raise InvalidInput("action", f"must be one of {', '.join(REQUESTS)}")
@@ -227,11 +235,13 @@ async def _live(request: web.Request) -> web.StreamResponse:
     acd, roster = request.app[ACD], request.app[ROSTER]
     with request.app[LIVE].subscribe() as events:
         await ws.send_json(
-            {
-                "type": "snapshot",
-                "queues": acd.snapshot(),
-                "agents": [a.to_json() for a in roster.agents.values()],
-            }
+            masked_event(
+                {
+                    "type": "snapshot",
+                    "queues": acd.snapshot(),
+                    "agents": [a.to_json() for a in roster.agents.values()],
+                }
+            )
         )
         reader = asyncio.create_task(_drain_client(ws))
         try:
@@ -241,7 +251,7 @@ async def _live(request: web.Request) -> web.StreamResponse:
                 if not nxt.done():
                     nxt.cancel()
                     break
-                await ws.send_json(nxt.result())
+                await ws.send_json(masked_event(nxt.result()))
         finally:
             reader.cancel()
     return ws

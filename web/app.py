@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import aiohttp
 from aiohttp import web
+from argon2 import PasswordHasher
 
 from crm.agents import AgentDirectory
 from crm.calls import CallLog
@@ -25,6 +27,7 @@ from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
 from crm.recordings import RecordingLog
+from crm.staff import StaffDirectory, standard_hasher
 from crm.transcripts import TranscriptBook
 from telephony.acd.announcements import announcement_texts, callback_texts
 from telephony.acd.case_dialler import CaseDialler
@@ -50,27 +53,37 @@ from telephony.recording.transcriber import Transcriber
 from telephony.recording.vosk_model import ModelInfo, inspect_model
 from telephony.session import SessionDeps
 from telephony.stasis import StasisApp
+from web.accounts import add_account_routes
 from web.acd import add_acd_routes
 from web.appkeys import (
     ACD,
+    CLOCK,
     CONFIG,
     LIVE,
     MESSAGES,
     PROMPTS,
+    QUEUE_FACTS,
     RECORDING_STORE,
     RECORDINGS,
     ROSTER,
+    STAFF,
     STASIS,
     STREAM,
     STREAM_STATUS,
     TRANSCRIBER,
     TRANSCRIPTS,
 )
+from web.auth import guard
 from web.calls import CALL_LOG
 from web.cases import CRM, DEADLINES, DIALLER, add_case_routes
+from web.home import add_home_routes
+from web.login import add_login_routes
+from web.masking import mask_numbers
+from web.permissions import unlisted
 from web.recordings import add_recording_routes
 from web.residents import add_resident_routes
 from web.service_routes import add_service_routes
+from web.templates import STATIC_DIR, no_sniffing
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +140,12 @@ def build_app(
     clock: Clock | None = None,
     *,
     wrap_ari: Callable[[AriClient], AriClient] = _as_is,
+    passwords: PasswordHasher | None = None,
 ) -> web.Application:
     """The whole service as one aiohttp application (ARI app + HTTP API).
 
-    ``wrap_ari`` lets tests put a fault-injecting client between the service and Asterisk.
+    ``wrap_ari`` lets tests put a fault-injecting client between the service and Asterisk;
+    ``passwords`` a cheaper hasher than argon2's default cost.
     """
     clock = clock or SystemClock()
     menu = load_menu(config.ivr.menu)  # fail at start on a bad menu, not on the first call
@@ -138,15 +153,24 @@ def build_app(
     model = speech_model(config)  # a missing or wrong model stops the start, naming it
     prompts = prompt_library(config)
     quiet_bad_requests()  # before the first request can be refused
-    app = web.Application()
+    app = web.Application(middlewares=[no_sniffing, guard, mask_numbers])
     app[CONFIG] = config
+    app[CLOCK] = clock
     app[PROMPTS] = prompts
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await migrate(config.database.url)
         engine = create_engine(config.database.url, wait_s=config.database.wait_s)
         sessions = make_sessionmaker(engine)
+        access = config.access
+        app[STAFF] = StaffDirectory(
+            sessions,
+            passwords or standard_hasher(),
+            max_failures=access.login_failures,
+            lockout=timedelta(minutes=access.lockout_minutes),
+        )
         call_log = CallLog(sessions)
+        app[QUEUE_FACTS] = QueueFacts(sessions)
         app[CALL_LOG] = call_log
         crm = CrmDesk.open(sessions, clock, config.rules)
         app[CRM] = crm
@@ -205,7 +229,7 @@ def build_app(
                 ari,
                 roster,
                 legs,
-                QueueFacts(sessions),
+                app[QUEUE_FACTS],
                 clock,
                 live,
                 CallbackBook(sessions),
@@ -288,4 +312,11 @@ def build_app(
     add_recording_routes(app)
     add_case_routes(app)
     add_resident_routes(app)
+    add_login_routes(app)
+    add_home_routes(app)
+    add_account_routes(app)
+    app.router.add_static("/static", STATIC_DIR)
+    routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]
+    if missing := unlisted(routes):
+        raise RuntimeError(f"routes without a permission in web/permissions.py: {missing}")
     return app

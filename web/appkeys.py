@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crm.clock import Clock
 from crm.messages import MessageBox
+from crm.queue_facts import QueueFacts
 from crm.recordings import RecordingLog
+from crm.staff import StaffDirectory
 from crm.transcripts import TranscriptBook
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
@@ -30,3 +33,6 @@ RECORDINGS: web.AppKey[RecordingLog] = web.AppKey("recordings", RecordingLog)
 RECORDING_STORE: web.AppKey[RecordingStore] = web.AppKey("recording_store", RecordingStore)
 TRANSCRIPTS: web.AppKey[TranscriptBook] = web.AppKey("transcripts", TranscriptBook)
 TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+STAFF: web.AppKey[StaffDirectory] = web.AppKey("staff", StaffDirectory)
+QUEUE_FACTS: web.AppKey[QueueFacts] = web.AppKey("queue_facts", QueueFacts)

@@ -22,7 +22,6 @@ from crm.desk import CrmDesk
 from crm.exceptions import InvalidInput, InvalidQuery
 from crm.rules import Kind
 from telephony.acd.case_dialler import CaseDialler
-from web.access import staff_only
 from web.errors import answer_errors, json_body, path_id
 
 CRM: web.AppKey[CrmDesk] = web.AppKey("crm", CrmDesk)
@@ -138,7 +137,6 @@ def parse_case_query(query: MultiMapping[str]) -> CaseQuery:
     )
 
 
-@staff_only
 @answer_errors
 async def _list_cases(request: web.Request) -> web.StreamResponse:
     query = parse_case_query(request.query)
@@ -153,7 +151,6 @@ async def _list_cases(request: web.Request) -> web.StreamResponse:
     )
 
 
-@staff_only
 @answer_errors
 async def _open_case(request: web.Request) -> web.StreamResponse:
     """A contact by any channel: phone cases open themselves at hang-up, others here."""
@@ -243,13 +240,11 @@ def _new_repair(raw: dict[str, Any] | None) -> NewRepair:
     )
 
 
-@staff_only
 @answer_errors
 async def _get_case(request: web.Request) -> web.StreamResponse:
     return _case(await request.app[CRM].cases.get(path_id(request)))
 
 
-@staff_only
 @answer_errors
 async def _update_case(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -260,7 +255,6 @@ async def _update_case(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _transition(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -273,7 +267,6 @@ async def _transition(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _reopen(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -283,7 +276,6 @@ async def _reopen(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _note(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -293,7 +285,6 @@ async def _note(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _meet(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -307,14 +298,12 @@ async def _meet(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _timeline(request: web.Request) -> web.StreamResponse:
     entries = await request.app[CRM].cases.timeline(path_id(request))
     return web.json_response({"items": [e.to_json() for e in entries]})
 
 
-@staff_only
 @answer_errors
 async def _update_order(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -325,7 +314,6 @@ async def _update_order(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _complaint_step(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -343,7 +331,6 @@ async def _complaint_step(request: web.Request) -> web.StreamResponse:
     return _case(record)
 
 
-@staff_only
 @answer_errors
 async def _promise_callback(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -356,7 +343,6 @@ async def _promise_callback(request: web.Request) -> web.StreamResponse:
     return _case(record, 201)
 
 
-@staff_only
 @answer_errors
 async def _due_callbacks(request: web.Request) -> web.StreamResponse:
     limit = _int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -369,13 +355,11 @@ async def _due_callbacks(request: web.Request) -> web.StreamResponse:
     )
 
 
-@staff_only
 @answer_errors
 async def _get_callback(request: web.Request) -> web.StreamResponse:
     return web.json_response((await request.app[CRM].callbacks.get(path_id(request))).to_json())
 
 
-@staff_only
 @answer_errors
 async def _callback_attempt(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
@@ -397,7 +381,6 @@ async def _callback_attempt(request: web.Request) -> web.StreamResponse:
     return _case(record, 201)
 
 
-@staff_only
 @answer_errors
 async def _deadlines(request: web.Request) -> web.StreamResponse:
     """Open deadlines of every case, the earliest due first: the supervisor's to-do."""
@@ -415,7 +398,6 @@ async def _deadlines(request: web.Request) -> web.StreamResponse:
     )
 
 
-@staff_only
 @answer_errors
 async def _dial(request: web.Request) -> web.StreamResponse:
     """The agent's phone rings first, then the resident's; 202 while that happens."""

@@ -5,8 +5,9 @@ the audio is missing), the audio itself, and the transcript: turns with speaker 
 start time, every word with its time, so the player can jump to the moment a word was
 said. A transcript that is not ready says why (queued, running, or failed with reason).
 
-Recordings and transcripts are personal data (service standards §6): only reviewers
-holding the reviewer token get them, and with no token configured nobody does.
+Recordings and transcripts are personal data (service standards §6): supervisors get
+any call's, an agent only the calls they took (web/privacy.py); each playback, download
+and transcript read is in the access audit.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from aiohttp import web
 from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingStatus
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
-from web.access import reviewers_only
 from web.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
 from web.errors import answer_errors, error, path_id
+from web.privacy import hearing_refused
 
 
 def add_recording_routes(app: web.Application) -> None:
@@ -29,10 +30,14 @@ def add_recording_routes(app: web.Application) -> None:
     app.router.add_get("/api/transcription/jobs", _jobs)
 
 
-@reviewers_only
 @answer_errors
 async def _recordings(request: web.Request) -> web.StreamResponse:
-    items = await request.app[RECORDINGS].for_call(path_id(request))
+    call_id = path_id(request)
+    if refused := await hearing_refused(
+        request, call_id, "recordings", f"call {call_id}", audit=False
+    ):
+        return refused
+    items = await request.app[RECORDINGS].for_call(call_id)
     return web.json_response(
         {
             "items": [
@@ -48,10 +53,16 @@ async def _recordings(request: web.Request) -> web.StreamResponse:
     )
 
 
-@reviewers_only
 @answer_errors
 async def _audio(request: web.Request) -> web.StreamResponse:
     recording = await request.app[RECORDINGS].get(path_id(request))
+    # A player fetches a file in many ranges: one audit row per playback, at its start.
+    starting = request.http_range.start in (None, 0)
+    target = f"recording {recording.id} ({recording.role}) of call {recording.call_id}"
+    if refused := await hearing_refused(
+        request, recording.call_id, "playback", target, audit=starting
+    ):
+        return refused
     if recording.status == RecordingStatus.PURGED:
         return error(410, "purged", "the audio was deleted by the retention setting")
     if recording.status != RecordingStatus.STORED or recording.path is None:
@@ -63,10 +74,11 @@ async def _audio(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
-@reviewers_only
 @answer_errors
 async def _transcript(request: web.Request) -> web.StreamResponse:
     call_id = path_id(request)
+    if refused := await hearing_refused(request, call_id, "transcript", f"call {call_id}"):
+        return refused
     book = request.app[TRANSCRIPTS]
     try:
         job = (await book.job_for_call(call_id)).to_json()
@@ -86,7 +98,6 @@ async def _transcript(request: web.Request) -> web.StreamResponse:
     )
 
 
-@reviewers_only
 @answer_errors
 async def _retry(request: web.Request) -> web.StreamResponse:
     transcriber = request.app[TRANSCRIBER]
@@ -97,7 +108,6 @@ async def _retry(request: web.Request) -> web.StreamResponse:
     return web.json_response(job.to_json(), status=202)
 
 
-@reviewers_only
 @answer_errors
 async def _jobs(request: web.Request) -> web.StreamResponse:
     status = request.query.get("status")

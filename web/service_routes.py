@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from web.accounts import account_openapi_paths
 from web.acd_openapi import acd_openapi_paths, acd_openapi_schemas
 from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
 from web.calls import add_call_routes, calls_openapi_paths, calls_openapi_schemas
@@ -124,7 +125,9 @@ async def openapi(request: web.Request) -> web.Response:
             **recording_openapi_paths(),
             **case_openapi_paths(),
             **resident_openapi_paths(),
+            **account_openapi_paths(),
         },
+        "security": [{"token": []}, {"session": []}],
         "components": {
             "schemas": {
                 **calls_openapi_schemas(),
@@ -133,7 +136,22 @@ async def openapi(request: web.Request) -> web.Response:
                 **case_openapi_schemas(),
                 **resident_openapi_schemas(),
             },
-            "securitySchemes": {**SECURITY_SCHEMES, "staff": STAFF_SCHEME},
+            "securitySchemes": {
+                **SECURITY_SCHEMES,
+                "staff": STAFF_SCHEME,
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token (hotline token create NAME --role R).",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "hotline_session",
+                    "description": "The login page's session; a request that changes "
+                    "anything also sends X-CSRF-Token (from GET /api/me) and our Origin.",
+                },
+            },
         },
     }
     return web.json_response(doc)
