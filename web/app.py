@@ -83,6 +83,7 @@ from web.permissions import unlisted
 from web.recordings import add_recording_routes
 from web.residents import add_resident_routes
 from web.service_routes import add_service_routes
+from web.session_sweep import sweep_sessions
 from web.templates import STATIC_DIR, no_sniffing
 
 log = logging.getLogger(__name__)
@@ -280,6 +281,10 @@ def build_app(
             app[STREAM_STATUS] = stream.status
             app[STREAM] = stream
             task = asyncio.create_task(stream.run(), name="ari-events")
+            idle = timedelta(minutes=config.access.session_idle_minutes)
+            sweep = asyncio.create_task(
+                sweep_sessions(app[STAFF], clock, idle), name="session-sweep"
+            )
             log.info(
                 "hotline service for %s, ARI app %r at %s",
                 config.company.name,
@@ -291,9 +296,10 @@ def build_app(
             finally:
                 stasis.stopping = True
                 acd.stopping = True  # sessions stopping now must not end conversations
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                for background in (task, sweep):
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
                 await stasis.shutdown()
                 await acd.stop()
                 await recorder.stop()
