@@ -130,7 +130,7 @@ def refused(request: web.Request, refusal: Refusal) -> web.StreamResponse:
         target = f"/login?next={quote(request.path_qs, safe='')}" + (
             "&expired=1" if expired else ""
         )
-        redirect = web.HTTPSeeOther(target)
+        redirect = see_other(target)
         if expired:
             redirect.del_cookie(SESSION_COOKIE, path="/")
         return redirect
@@ -138,6 +138,11 @@ def refused(request: web.Request, refusal: Refusal) -> web.StreamResponse:
     if refusal.challenge:
         response.headers["WWW-Authenticate"] = refusal.challenge
     return response
+
+
+def see_other(location: str) -> web.Response:
+    """A 303 to ``location`` (a response to return, not an exception to raise)."""
+    return web.Response(status=303, headers={"Location": location})
 
 
 def _challenge(error_code: str = "") -> str:

@@ -28,6 +28,7 @@ from web.auth import (
     check_origin,
     cookie_secure,
     principal_of,
+    see_other,
 )
 from web.i18n import Words, language_of
 from web.templates import render
@@ -149,7 +150,7 @@ async def _open(request: web.Request, user_id: int) -> web.StreamResponse:
         user_id, secret, secrets.token_urlsafe(24), at=now, absolute=absolute
     )
     await record_access(request, _as_principal(session.user), "sign-in", "session", granted=True)
-    response = web.HTTPSeeOther(safe_next(request.query.get("next")))
+    response = see_other(safe_next(request.query.get("next")))
     response.set_cookie(
         SESSION_COOKIE,
         secret,
@@ -168,6 +169,6 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     secret = request.cookies.get(SESSION_COOKIE)
     if principal.by_cookie and secret:
         await request.app[STAFF].close_session(secret)
-    response = web.HTTPSeeOther("/login?signed_out=1")
+    response = see_other("/login?signed_out=1")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
