@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pytest
 from aiohttp import hdrs, web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
 from crm.agents import StateChangeRecord
 from crm.deadlines import Moment
@@ -31,11 +31,14 @@ from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster, LiveAgent
 from telephony.config import load_config
 from tests.conftest import with_test_model
+from tests.documented_responses import DocumentedResponses
 from web.acd_openapi import acd_openapi_schemas
 from web.app import build_app
+from web.calls import CallPage
 from web.openapi import openapi_document
 from web.recordings_openapi import recording_openapi_schemas
-from web.routes import ROUTES
+from web.routes import ROUTES, Reply, add_routes
+from web.routes import route as declare_route
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_REF = "#/components/schemas/"
@@ -222,3 +225,30 @@ def test_recording_schemas_list_exactly_the_fields_the_api_sends() -> None:
     turn = schemas["Transcript"]["properties"]["turns"]["items"]
     assert set(turn["properties"]) == field_names(Segment) | {"label"}
     assert set(turn["properties"]["words"]["items"]["properties"]) == field_names(Word)
+
+
+@declare_route(
+    "GET",
+    "/api/test/fault",
+    operation_id="fault",
+    summary="A handler whose answer is not the documented one (a fault injected).",
+    replies={200: Reply("A page of calls.", CallPage)},
+)
+async def fault_undocumented_answer(request: web.Request) -> web.StreamResponse:
+    if request.query.get("status") == "418":
+        return web.json_response({}, status=418)
+    return web.json_response({"items": "none", "total": 0, "limit": 1, "offset": 0})
+
+
+async def test_the_response_check_notices_an_answer_the_document_does_not_describe() -> None:
+    """Guards the check every API test's client runs (tests/documented_responses.py)."""
+    checker = DocumentedResponses()
+    app = web.Application(middlewares=[checker.middleware])
+    add_routes(app, [fault_undocumented_answer])
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/api/test/fault")
+        await client.get("/api/test/fault?status=418")
+    assert checker.checked == 1
+    (wrong_body, wrong_status) = checker.mismatches
+    assert wrong_body.startswith("GET /api/test/fault → 200: items: ")
+    assert wrong_status == "GET /api/test/fault → 418: status not documented"
