@@ -83,8 +83,12 @@ def require_aware(name: str, value: datetime) -> None:
 
 
 # The records' attribute docstrings describe their fields in the HTTP API's document
-# (``web.openapi`` generates it through pydantic, which reads them when told to here).
-DOCUMENTED_FIELDS = {"use_attribute_docstrings": True}
+# (``web.openapi`` generates it through pydantic, which reads them when told to here);
+# every field is always sent, so even one with a default is required there.
+DOCUMENTED_FIELDS = {
+    "use_attribute_docstrings": True,
+    "json_schema_serialization_defaults_required": True,
+}
 
 
 def record_json(record: Any) -> dict[str, Any]:

@@ -6,15 +6,18 @@ them decides which database they read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Self
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from crm.calls import CallLog, CallRecord
 from crm.exceptions import InvalidQuery
+from crm.repository import DOCUMENTED_FIELDS
 from web.errors import ErrorId
 from web.params import DEFAULT_LIMIT, CallId, FilterText, Instant, Limit, Offset, Params
+from web.replies import json_reply
 from web.routes import Reply, add_routes, route
 
 CALL_LOG: web.AppKey[CallLog] = web.AppKey("call_log", CallLog)
@@ -47,15 +50,20 @@ class CallPath(Params):
     id: CallId = Field(description="Call id.")
 
 
-class CallPage(BaseModel):
+@dataclass(frozen=True, slots=True)
+class CallPage:
     """One page of calls, newest first."""
 
-    model_config = ConfigDict(frozen=True)
+    __pydantic_config__ = DOCUMENTED_FIELDS
 
-    items: list[CallRecord] = Field(description="The calls on this page.")
-    total: int = Field(description="Calls matching the filters in all pages.")
-    limit: int = Field(description="Page size used.")
-    offset: int = Field(description="Calls skipped.")
+    items: tuple[CallRecord, ...]
+    """The calls on this page."""
+    total: int
+    """Calls matching the filters in all pages."""
+    limit: int
+    """Page size used."""
+    offset: int
+    """Calls skipped."""
 
 
 @route(
@@ -79,15 +87,7 @@ async def list_calls(request: web.Request, query: CallQuery) -> web.StreamRespon
         limit=query.limit,
         offset=query.offset,
     )
-    # Records are sent as crm writes them (CallPage only documents the shape).
-    return web.json_response(
-        {
-            "items": [record.to_json() for record in records],
-            "total": total,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
-    )
+    return json_reply(CallPage(tuple(records), total, query.limit, query.offset))
 
 
 @route(
@@ -101,7 +101,7 @@ async def list_calls(request: web.Request, query: CallQuery) -> web.StreamRespon
 )
 async def get_call(request: web.Request, path: CallPath) -> web.StreamResponse:
     record = await request.app[CALL_LOG].get(path.id)
-    return web.json_response(record.to_json())
+    return json_reply(record)
 
 
 ROUTES = (list_calls, get_call)

@@ -1,30 +1,20 @@
-"""What handlers send: a reply model as JSON, with times as the crm records send them.
+"""What handlers send: a reply record as JSON, the way every crm record is sent.
 
-The crm records (``crm.repository.record_json``) write times with ``isoformat()``
-(``2024-05-01T09:00:10+00:00``); pydantic would write ``…Z``. ``IsoTime`` keeps one
-format across every response, whether it comes from a record or a reply model.
+Replies are frozen dataclasses, crm records or records of ours built from them
+(``record_json``: field names kept, times in ``isoformat()``, nested records too). The
+document describes the same classes (pydantic reads dataclasses and their attribute
+docstrings), so what is sent and what is documented cannot drift apart.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, PlainSerializer, WithJsonSchema
 
-IsoTime = Annotated[
-    datetime,
-    PlainSerializer(datetime.isoformat, return_type=str),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
+from crm.repository import record_json
 
 
-class ReplyModel(BaseModel):
-    """Base of every response model that is not a crm record."""
-
-    model_config = ConfigDict(frozen=True)
-
-
-def json_reply(reply: BaseModel, *, status: int = 200) -> web.Response:
-    return web.json_response(reply.model_dump(mode="json"), status=status)
+def json_reply(reply: Any, *, status: int = 200) -> web.Response:
+    """``reply`` (a dataclass instance) as the JSON body of a response."""
+    return web.json_response(record_json(reply), status=status)

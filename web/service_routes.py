@@ -7,11 +7,14 @@ it runs on another host than the service; in the sandbox it plays installed copi
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import Field
 
+from crm.repository import DOCUMENTED_FIELDS
 from web.acd_openapi import acd_openapi_paths, acd_openapi_schemas
 from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
 from web.calls import add_call_routes
@@ -24,33 +27,47 @@ from web.recordings_openapi import (
     recording_openapi_paths,
     recording_openapi_schemas,
 )
-from web.replies import IsoTime, ReplyModel, json_reply
+from web.replies import json_reply
 from web.residents_openapi import resident_openapi_paths, resident_openapi_schemas
 from web.routes import ROUTES, Reply, Route, add_routes, route
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class AriHealth(ReplyModel):
+@dataclass(frozen=True, slots=True)
+class AriHealth:
     """The ARI event stream, as the service sees it."""
 
-    connected: bool = Field(description="The websocket to Asterisk is up.")
-    connects: int = Field(description="Successful connections since the start.")
-    last_connected_at: IsoTime | None = Field(description="The last successful connection.")
-    last_error: str | None = Field(description="Why the last attempt failed, if it did.")
-    retry_in_s: float | None = Field(description="Seconds until the next attempt, if waiting.")
-    application_replaced: bool = Field(
-        description="Another process registered our ARI application and took its calls."
-    )
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    connected: bool
+    """The websocket to Asterisk is up."""
+    connects: int
+    """Successful connections since the start."""
+    last_connected_at: datetime | None
+    """The last successful connection."""
+    last_error: str | None
+    """Why the last attempt failed, if it did."""
+    retry_in_s: float | None
+    """Seconds until the next attempt, if waiting."""
+    application_replaced: bool
+    """Another process registered our ARI application and takes its calls."""
 
 
-class Health(ReplyModel):
+@dataclass(frozen=True, slots=True)
+class Health:
     """Whether new calls will be answered, and why not."""
 
-    status: str = Field(description="ready or not-ready.")
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    status: str
+    """ready or not-ready."""
     ari: AriHealth
-    asterisk_started_at: IsoTime | None = Field(description="Asterisk's own start time.")
-    live_calls: int = Field(description="Calls the service is handling now.")
+    """The event stream."""
+    asterisk_started_at: datetime | None
+    """Asterisk's own start time."""
+    live_calls: int
+    """Calls the service is handling now."""
 
 
 @route(
