@@ -25,18 +25,18 @@ from crm.messages import MessageRecord
 from crm.queue_callbacks import AttemptRecord, CallbackRecord
 from crm.recordings import RecordingRecord
 from crm.transcripts import JobRecord, Segment, Word
-from telephony.acd.agent_state import agent_machine
+from telephony.acd.agent_state import AgentState, agent_machine
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster, LiveAgent
 from telephony.config import load_config
 from tests.conftest import with_test_model
 from tests.documented_responses import DocumentedResponses
-from web.acd_openapi import acd_openapi_schemas
 from web.app import build_app
 from web.calls import CallPage
+from web.cases_openapi import case_openapi_schemas
 from web.openapi import openapi_document
-from web.recordings_openapi import recording_openapi_schemas
+from web.residents_openapi import resident_openapi_schemas
 from web.routes import ROUTES, Reply, add_routes
 from web.routes import route as declare_route
 
@@ -159,19 +159,22 @@ async def test_operations_describe_responses_and_path_parameters(doc: dict[str, 
 
 def test_hand_written_schemas_do_not_replace_generated_ones(app: web.Application) -> None:
     generated = openapi_document(app[ROUTES], info={}, security_schemes={})
-    assert set(generated["components"]["schemas"]).isdisjoint(acd_openapi_schemas())
-
-
-def documented(name: str) -> set[str]:
-    return set(acd_openapi_schemas()[name]["properties"])
+    names = set(generated["components"]["schemas"])
+    assert names.isdisjoint(case_openapi_schemas())
+    assert names.isdisjoint(resident_openapi_schemas())
 
 
 def field_names(record: type[Any]) -> set[str]:
     return {f.name for f in dataclasses.fields(record)}
 
 
-async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
+async def test_acd_schemas_list_exactly_the_fields_the_api_sends(doc: dict[str, Any]) -> None:
     """Documented properties are the keys the handlers send (records, agents, queues)."""
+    schemas = doc["components"]["schemas"]
+
+    def documented(name: str) -> set[str]:
+        return set(schemas[name]["properties"])
+
     clock = type("Fixed", (), {"now": lambda self: datetime(2025, 1, 1, tzinfo=UTC)})()
     live = LiveEvents(clock)
     roster = AgentRoster(cast(Any, None), clock, live)
@@ -190,41 +193,44 @@ async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
     acd = Acd(config, nothing, roster, nothing, nothing, clock, live, nothing, nothing, nothing)
     queue = acd.snapshot()[0]
 
-    assert documented("Agent") == set(agent.to_json())
+    assert documented("AgentView") == set(agent.to_json())
     assert documented("AgentDetail") == {*agent.to_json(), "history"}
-    assert documented("AgentStateChange") == field_names(StateChangeRecord)
-    assert documented("Callback") == field_names(CallbackRecord)
-    assert documented("CallbackAttempt") == field_names(AttemptRecord)
-    assert documented("Message") == field_names(MessageRecord)
-    assert documented("QueueStatus") == set(queue)
-    assert documented("AgentCounts") == set(queue["agents"])
+    assert documented("StateChangeRecord") == field_names(StateChangeRecord)
+    assert documented("CallbackRecord") == field_names(CallbackRecord)
+    assert documented("AttemptRecord") == field_names(AttemptRecord)
+    assert documented("MessageRecord") == field_names(MessageRecord)
+    assert documented("QueueView") == set(queue)
+    assert set(queue["agents"]) == {str(state) for state in AgentState}
+    assert set(schemas["AgentState"]["enum"]) == {str(state) for state in AgentState}
 
 
-def test_every_live_event_type_is_documented() -> None:
+def test_every_live_event_type_is_documented(doc: dict[str, Any]) -> None:
     """Each kind the code publishes (plus the snapshot on connect) has a LiveEvent variant."""
     published = {"snapshot", Moment.NEAR, Moment.PASSED}  # the watcher's, by constant
     for package in ("telephony", "crm", "web"):
         for source in (ROOT / package).rglob("*.py"):
             text = source.read_text()
             published |= set(re.findall(r"publish\(\s*\"([a-z-]+)\"", text))
-    live = acd_openapi_schemas()["LiveEvent"]
+    schemas = doc["components"]["schemas"]
+    live = schemas["LiveEvent"]
     assert set(live["discriminator"]["mapping"]) == published
-    schemas = acd_openapi_schemas()
     for kind, target in live["discriminator"]["mapping"].items():
         assert schemas[target.removeprefix(SCHEMA_REF)]["properties"]["type"]["const"] == kind
+    operation = doc["paths"]["/api/live"]["get"]
+    assert operation["x-websocket-message"] == {"$ref": SCHEMA_REF + "LiveEvent"}
 
 
-def test_recording_schemas_list_exactly_the_fields_the_api_sends() -> None:
-    schemas = recording_openapi_schemas()
+def test_recording_schemas_list_exactly_the_fields_the_api_sends(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
 
     def documented(name: str) -> set[str]:
         return set(schemas[name]["properties"])
 
     assert documented("Recording") == field_names(RecordingRecord) | {"audio_url"}
-    assert documented("TranscriptionJob") == field_names(JobRecord)
-    turn = schemas["Transcript"]["properties"]["turns"]["items"]
-    assert set(turn["properties"]) == field_names(Segment) | {"label"}
-    assert set(turn["properties"]["words"]["items"]["properties"]) == field_names(Word)
+    assert documented("JobRecord") == field_names(JobRecord)
+    assert documented("Turn") == field_names(Segment) | {"label"}
+    assert documented("Word") == field_names(Word)
+    assert set(schemas["Recording"]["required"]) == documented("Recording")
 
 
 @declare_route(

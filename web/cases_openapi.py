@@ -29,16 +29,6 @@ from crm.rules import (
     Status,
     Step,
 )
-from web.acd_openapi import (
-    _error_response,
-    _field,
-    _id_param,
-    _json_body,
-    _json_response,
-    _object,
-    _query_param,
-    _ref,
-)
 
 STAFF: list[dict[str, list[str]]] = [{"staff": []}, {"reviewer": []}]
 STAFF_SCHEME = {
@@ -47,6 +37,68 @@ STAFF_SCHEME = {
     "description": "The staff token (HOTLINE_STAFF_TOKEN) of agents and supervisors; the "
     "reviewer token works too. Residents' names, rooms and phones are personal data.",
 }
+
+
+MAX_ID = 2**31 - 1
+
+
+def _object(description: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    """An object schema in which every property is required (null stands for absent)."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+def _field(kind: str | list[str], description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": kind, "description": description, **extra}
+
+
+def _ref(schema: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def _id_param(description: str) -> dict[str, Any]:
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": description + " An id that is not a positive integer is 404.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
+
+
+def _query_param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _json_body(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "required": True,
+        "description": description,
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+
+
+def _json_response(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _ref(schema)}},
+    }
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    """The error shape is generated (web.errors.ErrorBody); these routes refer to it."""
+    return _json_response(description, "ErrorBody")
+
 
 DESCRIPTIONS: dict[str, dict[str, str]] = {
     "CaseRecord": {
@@ -207,8 +259,12 @@ def _schema_of(hint: Any) -> dict[str, Any]:
     if origin is tuple:
         return {"type": "array", "items": _schema_of(typing.get_args(hint)[0])}
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _ref(hint.__name__)
+        return _ref(_name_of(hint))
     raise TypeError(f"no schema for {hint!r}")
+
+
+def _name_of(record: type[Any]) -> str:
+    return next(name for name, (cls, _) in RECORDS.items() if cls is record)
 
 
 def record_schema(record: type[Any], description: str) -> dict[str, Any]:
@@ -232,7 +288,7 @@ RECORDS = {
     "RepairOrderRecord": (case_records.RepairOrderRecord, "维修服务任务单."),
     "StepRecord": (case_records.StepRecord, "One complaint step done."),
     "ComplaintRecord": (case_records.ComplaintRecord, "A complaint's classification and steps."),
-    "AttemptRecord": (case_records.AttemptRecord, "One try at a call-back."),
+    "CaseAttemptRecord": (case_records.AttemptRecord, "One try at a call-back."),
     "CallBackRecord": (case_records.CallBackRecord, "A call-back (回访)."),
     "AuditRecord": (case_records.AuditRecord, "One change: who, when, old → new."),
     "DeadlineItem": (DeadlineItem, "An open deadline with its case."),

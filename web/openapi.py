@@ -109,6 +109,8 @@ def _plan(declaration: Route, collector: _Collector) -> dict[str, int]:
     for status, reply in declaration.replies.items():
         if reply.body is not None:
             plan[str(status)] = collector.want(reply.body, "serialization")
+    if declaration.messages is not None:
+        plan["messages"] = collector.want(declaration.messages, "serialization")
     return plan
 
 
@@ -146,6 +148,8 @@ def _operation(
         else:
             responses[str(status)] = refused
     operation["responses"] = responses
+    if "messages" in plan:
+        operation["x-websocket-message"] = generated[plan["messages"]]
     if declaration.security:
         operation["security"] = [{name: []} for name in declaration.security]
     return operation
@@ -188,10 +192,15 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _response(reply: Reply, schema: dict[str, Any] | None) -> dict[str, Any]:
     response: dict[str, Any] = {"description": reply.description}
+    content: dict[str, Any] = {}
     if schema is not None:
-        response["content"] = {reply.media_type or "application/json": {"schema": schema}}
+        content[reply.media_type or "application/json"] = {"schema": schema}
     elif reply.media_type is not None:
-        response["content"] = {reply.media_type: {}}
+        content[reply.media_type] = {"schema": {"type": "string"}}
+    for other in reply.also:
+        content[other] = {"schema": {"type": "string"}}
+    if content:
+        response["content"] = content
     return response
 
 

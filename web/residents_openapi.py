@@ -16,15 +16,15 @@ from typing import Any
 
 from crm.residents import MAX_PAGE, MAX_PHONES, NOTE_MAX, SOURCES, ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, Rejected
-from web.acd_openapi import (
+from web.cases_openapi import (
     _field,
     _id_param,
     _json_response,
     _object,
     _query_param,
     _ref,
+    staff_operation,
 )
-from web.cases_openapi import staff_operation
 from web.residents import MAX_ROSTER_BYTES, ROSTER_TYPES
 
 # Schema name of each record; nested records are referred to by these names.

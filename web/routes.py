@@ -16,8 +16,8 @@ import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import hdrs, web
 
@@ -27,6 +27,19 @@ from web.params import Params, parse_params
 
 RouteHandler = Callable[..., Awaitable[web.StreamResponse]]
 Guard = Callable[[Handler], Handler]
+
+
+class Door(Protocol):
+    """Who may use a route (``web.guards``): a guard, its security schemes, its errors."""
+
+    @property
+    def security(self) -> tuple[str, ...]: ...
+
+    @property
+    def errors(self) -> frozenset[ErrorId]: ...
+
+    def __call__(self, handler: Handler, /) -> Handler: ...
+
 
 M = TypeVar("M")
 
@@ -44,6 +57,7 @@ class Reply:
     description: str
     body: Any = None
     media_type: str | None = None
+    also: tuple[str, ...] = ()  # other media types the same status may have (text/plain)
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,7 @@ class Route:
     not_found: ErrorId = ErrorId.NOT_FOUND
     guard: Guard | None = None
     security: tuple[str, ...] = ()
-    tags: tuple[str, ...] = field(default=())
+    messages: Any = None  # a websocket's: the type of each message it sends
 
     @property
     def errors(self) -> frozenset[ErrorId]:
@@ -100,8 +114,8 @@ def route(
     errors: Iterable[ErrorId] = (),
     description: str | None = None,
     not_found: ErrorId = ErrorId.NOT_FOUND,
-    guard: Guard | None = None,
-    security: tuple[str, ...] = (),
+    access: Door | None = None,
+    messages: Any = None,
 ) -> Callable[[RouteHandler], Route]:
     def declare(handler: RouteHandler) -> Route:
         inputs = _inputs(handler)
@@ -113,13 +127,14 @@ def route(
             summary=summary,
             description=description or inspect.getdoc(handler),
             replies=replies,
-            declared_errors=frozenset(errors),
+            declared_errors=frozenset(errors) | (access.errors if access else frozenset()),
             path_params=_model(inputs, "path", Params),
             query=_model(inputs, "query", Params),
             body=_model(inputs, "body", Body),
             not_found=not_found,
-            guard=guard,
-            security=security,
+            guard=access,
+            security=access.security if access else (),
+            messages=messages,
         )
 
     return declare

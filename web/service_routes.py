@@ -15,18 +15,13 @@ from aiohttp import web
 from pydantic import Field
 
 from crm.repository import DOCUMENTED_FIELDS
-from web.acd_openapi import acd_openapi_paths, acd_openapi_schemas
 from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
 from web.calls import add_call_routes
-from web.cases_openapi import STAFF_SCHEME, case_openapi_paths, case_openapi_schemas
+from web.cases_openapi import case_openapi_paths, case_openapi_schemas
 from web.errors import ErrorId, error
+from web.guards import SECURITY_SCHEMES
 from web.openapi import openapi_document
 from web.params import Params
-from web.recordings_openapi import (
-    SECURITY_SCHEMES,
-    recording_openapi_paths,
-    recording_openapi_schemas,
-)
 from web.replies import json_reply
 from web.residents_openapi import resident_openapi_paths, resident_openapi_schemas
 from web.routes import ROUTES, Reply, Route, add_routes, route
@@ -148,16 +143,12 @@ def document(app: web.Application) -> dict[str, Any]:
     return openapi_document(
         declared,
         info=info,
-        security_schemes={**SECURITY_SCHEMES, "staff": STAFF_SCHEME},
+        security_schemes=SECURITY_SCHEMES,
         legacy_paths={
-            **acd_openapi_paths(),
-            **recording_openapi_paths(),
             **case_openapi_paths(),
             **resident_openapi_paths(),
         },
         legacy_schemas={
-            **acd_openapi_schemas(),
-            **recording_openapi_schemas(),
             **case_openapi_schemas(),
             **resident_openapi_schemas(),
         },
