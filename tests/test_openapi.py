@@ -36,7 +36,6 @@ from web.app import build_app
 from web.calls import CallPage
 from web.cases_openapi import case_openapi_schemas
 from web.openapi import openapi_document
-from web.residents_openapi import resident_openapi_schemas
 from web.routes import ROUTES, Reply, add_routes
 from web.routes import route as declare_route
 
@@ -161,7 +160,6 @@ def test_hand_written_schemas_do_not_replace_generated_ones(app: web.Application
     generated = openapi_document(app[ROUTES], info={}, security_schemes={})
     names = set(generated["components"]["schemas"])
     assert names.isdisjoint(case_openapi_schemas())
-    assert names.isdisjoint(resident_openapi_schemas())
 
 
 def field_names(record: type[Any]) -> set[str]:

@@ -91,6 +91,15 @@ def _instant(value: object, info: ValidationInfo) -> datetime | None:
         raise InvalidQuery(field, reason) from None
 
 
+def _aware_instant(value: object, info: ValidationInfo) -> datetime | None:
+    """ISO 8601 with its zone: a time without one would be a guess."""
+    field = info.field_name or "time"
+    try:
+        return validation.when(field, value)
+    except InvalidInput as err:
+        raise InvalidQuery(field, err.reason + " (encode '+' as %2B)") from None
+
+
 def _filter_text(value: str, info: ValidationInfo) -> str | None:
     """A text filter; NUL and other controls are refused (PostgreSQL cannot even bind NUL)."""
     field = info.field_name or "text"
@@ -121,11 +130,22 @@ def _id_in_range(value: object, what: str) -> object:
 
 
 Instant = Annotated[datetime, BeforeValidator(_instant)]
+AwareInstant = Annotated[datetime, BeforeValidator(_aware_instant)]
 FilterText = Annotated[
     str, AfterValidator(_filter_text), Field(json_schema_extra={"maxLength": 80})
 ]
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size.")]
 Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Records to skip.")]
+
+
+def _true_or_false(value: object, info: ValidationInfo) -> object:
+    """Only the words a form or a link sends; pydantic alone would take yes, on and 1."""
+    if value not in ("true", "false", True, False):
+        raise InvalidQuery(info.field_name or "flag", "must be true or false")
+    return value
+
+
+TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
 # Validators given after the bounds run before them (and the bounds stay documented).
 RecordId = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_record_id)]
 CallId = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_call_id)]

@@ -23,7 +23,6 @@ from web.guards import SECURITY_SCHEMES
 from web.openapi import openapi_document
 from web.params import Params
 from web.replies import json_reply
-from web.residents_openapi import resident_openapi_paths, resident_openapi_schemas
 from web.routes import ROUTES, Reply, Route, add_routes, route
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -146,11 +145,9 @@ def document(app: web.Application) -> dict[str, Any]:
         security_schemes=SECURITY_SCHEMES,
         legacy_paths={
             **case_openapi_paths(),
-            **resident_openapi_paths(),
         },
         legacy_schemas={
             **case_openapi_schemas(),
-            **resident_openapi_schemas(),
         },
     )
 
