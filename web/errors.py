@@ -39,7 +39,6 @@ from crm.exceptions import (
 )
 from crm.rules import IllegalTransition as IllegalCaseTransition
 from telephony.exceptions import IllegalTransition
-from web.json_input import parse_object
 
 log = logging.getLogger(__name__)
 
@@ -144,15 +143,3 @@ def answer_errors(handler: Handler, *, not_found: ErrorId = ErrorId.NOT_FOUND) -
             return answer
 
     return answering
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, checked by ``web.json_input``; else a 400."""
-    return parse_object(await request.read())
-
-
-def path_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) < 2**31:
-        raise NotFound("record", raw)
-    return int(raw)

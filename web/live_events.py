@@ -41,14 +41,14 @@ class LiveQueueEvent(_Event):
     """A queue's figures changed: a caller joined or left, or an agent's state changed."""
 
     type: Literal["queue"]
-    queue: QueueView
+    queue: QueueView = Field(description="The queue's new figures, as GET /api/queues.")
 
 
 class LiveAgentEvent(_Event):
     """An agent was added, edited or changed state."""
 
     type: Literal["agent"]
-    agent: AgentView
+    agent: AgentView = Field(description="The whole agent, as GET /api/agents.")
 
 
 class LiveAgentRemovedEvent(_Event):
@@ -90,7 +90,7 @@ class LiveCallbackEvent(_Event):
     """A caller left the line for a call-back, or a call-back was cancelled."""
 
     type: Literal["callback"]
-    callback: CallbackRecord
+    callback: CallbackRecord = Field(description="The whole call-back.")
 
 
 class LiveCallbackAttemptEvent(_Event):

@@ -9,7 +9,12 @@ several routes is one entry under ``components/schemas``.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import inspect
+import itertools
 import re
+import textwrap
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,7 +43,35 @@ class _Schemas(GenerateJsonSchema):
         cls = schema["cls"]
         if generated.get("description", "").startswith(f"{cls.__name__}("):
             del generated["description"]
+        inherited = _attribute_docs(cls)
+        for name, prop in generated.get("properties", {}).items():
+            if "description" not in prop and name in inherited:
+                prop["description"] = inherited[name]
         return generated
+
+
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The attribute docstrings of ``cls`` and its dataclass bases: pydantic reads only the
+    class's own, and a reply that extends a record (Recording, Turn) keeps the record's."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
 
 
 class _Collector:
@@ -76,10 +109,8 @@ def openapi_document(
     *,
     info: Mapping[str, Any],
     security_schemes: Mapping[str, Any],
-    legacy_paths: Mapping[str, Any] | None = None,
-    legacy_schemas: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The document of ``routes``; ``legacy_*`` are hand-written parts not yet converted."""
+    """The document of ``routes``."""
     collector = _Collector()
     error_key = collector.want(ErrorBody, "serialization")
     plans = [(r, _plan(r, collector)) for r in routes]
@@ -88,14 +119,12 @@ def openapi_document(
     for declaration, plan in plans:
         operation = _operation(declaration, plan, generated, generated[error_key])
         paths.setdefault(declaration.path, {})[declaration.method.lower()] = operation
-    for path, item in (legacy_paths or {}).items():
-        paths.setdefault(path, {}).update(item)
     return {
         "openapi": "3.1.0",
         "info": dict(info),
         "paths": paths,
         "components": {
-            "schemas": {**(legacy_schemas or {}), **definitions},
+            "schemas": definitions,
             "securitySchemes": dict(security_schemes),
         },
     }

@@ -17,7 +17,6 @@ from pydantic import Field
 from crm.repository import DOCUMENTED_FIELDS
 from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
 from web.calls import add_call_routes
-from web.cases_openapi import case_openapi_paths, case_openapi_schemas
 from web.errors import ErrorId, error
 from web.guards import SECURITY_SCHEMES
 from web.openapi import openapi_document
@@ -139,17 +138,7 @@ def document(app: web.Application) -> dict[str, Any]:
         ),
     }
     declared: list[Route] = app.get(ROUTES, [])
-    return openapi_document(
-        declared,
-        info=info,
-        security_schemes=SECURITY_SCHEMES,
-        legacy_paths={
-            **case_openapi_paths(),
-        },
-        legacy_schemas={
-            **case_openapi_schemas(),
-        },
-    )
+    return openapi_document(declared, info=info, security_schemes=SECURITY_SCHEMES)
 
 
 SERVICE_ROUTES = (healthz, openapi, prompt_audio)
