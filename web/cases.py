@@ -47,6 +47,7 @@ from web.params import (
     Limit,
     Offset,
     Params,
+    PositiveId,
     RecordId,
     TrueOrFalse,
 )
@@ -88,8 +89,8 @@ class CallBackPath(Params):
 class CaseListQuery(Params):
     kind: str | None = Field(None, description="Kind.", json_schema_extra=_enum(Kind.ALL))
     status: str | None = Field(None, description="Statuses, comma separated.")
-    owner: int | None = Field(None, ge=1, le=MAX_INT, description="Owner agent id.")
-    resident: int | None = Field(None, ge=1, le=MAX_INT, description="Resident id.")
+    owner: PositiveId | None = Field(None, description="Owner agent id.")
+    resident: PositiveId | None = Field(None, description="Resident id.")
     phone: str | None = Field(None, description="The number to reply to.")
     overdue: TrueOrFalse | None = Field(None, description="With an open deadline past.")
     since: AwareInstant | None = Field(None, description="Opened at or after (ISO 8601).")

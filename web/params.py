@@ -9,6 +9,7 @@ can have is a 404 like any other unknown id.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -32,6 +33,7 @@ MAX_LIMIT = 500
 # Ids and offsets beyond a 32-bit integer cannot match anything; refusing them early keeps
 # PostgreSQL from answering "integer out of range" with a storage error.
 MAX_INT = 2**31 - 1
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class Params(BaseModel):
@@ -68,6 +70,8 @@ def _reason(error: ErrorDetails) -> str:
             return f"must be at most {ctx['le']}"
         case "literal_error":
             return f"must be one of {ctx['expected']}".replace("'", "")
+        case "int_parsing_size":
+            return "must be an integer of at most 19 digits"
         case "bool_parsing":
             return "must be true or false"
     return str(error["msg"])
@@ -124,18 +128,18 @@ def _call_id(value: object) -> object:
 def _id_in_range(value: object, what: str) -> object:
     if not (isinstance(value, str) and value.isascii() and value.isdigit()):
         return value  # no number: the int check that follows names it
-    if not 1 <= int(value) <= MAX_INT:
-        raise NotFound(what, int(value) if what == "call" else value)
+    if len(value.lstrip("0")) > len(str(MAX_INT)) or not 1 <= int(value) <= MAX_INT:
+        # Python refuses to read more than 4300 digits; no id has more than 10 anyway.
+        key = int(value) if what == "call" and len(value.lstrip("0")) <= 20 else value
+        raise NotFound(what, key)
     return value
 
 
-Instant = Annotated[datetime, BeforeValidator(_instant)]
-AwareInstant = Annotated[datetime, BeforeValidator(_aware_instant)]
-FilterText = Annotated[
-    str, AfterValidator(_filter_text), Field(json_schema_extra={"maxLength": 80})
-]
-Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size.")]
-Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Records to skip.")]
+def _whole_number(value: object, info: ValidationInfo) -> object:
+    """ASCII digits (and a sign): pydantic alone would also take 5.0, 5_0 and ' 5'."""
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        raise InvalidQuery(info.field_name or "number", "must be an integer")
+    return value
 
 
 def _true_or_false(value: object, info: ValidationInfo) -> object:
@@ -145,10 +149,20 @@ def _true_or_false(value: object, info: ValidationInfo) -> object:
     return value
 
 
+# Validators given after the bounds run before them (and the bounds stay documented);
+# of two, the last runs first.
+WholeNumber = BeforeValidator(_whole_number)
+Instant = Annotated[datetime, BeforeValidator(_instant)]
+AwareInstant = Annotated[datetime, BeforeValidator(_aware_instant)]
+FilterText = Annotated[
+    str, AfterValidator(_filter_text), Field(json_schema_extra={"maxLength": 80})
+]
 TrueOrFalse = Annotated[bool, BeforeValidator(_true_or_false)]
-# Validators given after the bounds run before them (and the bounds stay documented).
-RecordId = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_record_id)]
-CallId = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_call_id)]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Page size."), WholeNumber]
+Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Records to skip."), WholeNumber]
+PositiveId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber]
+RecordId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber, BeforeValidator(_record_id)]
+CallId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber, BeforeValidator(_call_id)]
 
 
 class IdPath(Params):

@@ -17,13 +17,13 @@ from pydantic import ConfigDict, Field
 
 from crm.exceptions import Conflict, InvalidInput
 from crm.repository import DOCUMENTED_FIELDS
-from crm.residents import MAX_PAGE, MAX_PHONES, NOTE_MAX, UNSET, ResidentRecord, RoomRecord
+from crm.residents import MAX_PHONES, NOTE_MAX, UNSET, ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, import_roster_data
 from web.bodies import Body, PhoneText
 from web.cases import CRM
 from web.errors import ErrorId, error
 from web.guards import STAFF
-from web.params import DEFAULT_LIMIT, MAX_INT, Offset, Params, RecordId, TrueOrFalse
+from web.params import DEFAULT_LIMIT, MAX_INT, Limit, Offset, Params, RecordId, TrueOrFalse
 from web.replies import json_reply
 from web.routes import Reply, add_routes, route
 
@@ -61,7 +61,7 @@ class ResidentQuery(Params):
     complete: TrueOrFalse | None = Field(
         None, description="true: identified residents only; false: contacts to complete."
     )
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_PAGE, description="Page size.")
+    limit: Limit = DEFAULT_LIMIT
     offset: Offset = 0
 
 
