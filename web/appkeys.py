@@ -16,6 +16,7 @@ from telephony.prompts import PromptLibrary
 from telephony.recording.store import RecordingStore
 from telephony.recording.transcriber import Transcriber
 from telephony.stasis import StasisApp
+from web.openapi import DocumentCache
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 STREAM_STATUS: web.AppKey[StreamStatus] = web.AppKey("stream_status", StreamStatus)
@@ -30,3 +31,4 @@ RECORDINGS: web.AppKey[RecordingLog] = web.AppKey("recordings", RecordingLog)
 RECORDING_STORE: web.AppKey[RecordingStore] = web.AppKey("recording_store", RecordingStore)
 TRANSCRIPTS: web.AppKey[TranscriptBook] = web.AppKey("transcripts", TranscriptBook)
 TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
+OPENAPI: web.AppKey[DocumentCache] = web.AppKey("openapi", DocumentCache)

@@ -10,12 +10,13 @@ several routes is one entry under ``components/schemas``.
 from __future__ import annotations
 
 import ast
+import asyncio
 import dataclasses
 import inspect
 import itertools
 import re
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -79,15 +80,35 @@ class _Collector:
 
     def __init__(self) -> None:
         self.inputs: list[tuple[int, JsonSchemaMode, CoreSchema]] = []
+        self._known: dict[tuple[Any, JsonSchemaMode], int] = {}
 
     def want(self, type_: Any, mode: JsonSchemaMode) -> int:
-        self.inputs.append((len(self.inputs), mode, TypeAdapter(type_).core_schema))
-        return len(self.inputs) - 1
+        # A type many routes answer with (CaseRecord) is built once: building is the cost.
+        if (type_, mode) not in self._known:
+            self._known[type_, mode] = len(self.inputs)
+            self.inputs.append((len(self.inputs), mode, TypeAdapter(type_).core_schema))
+        return self._known[type_, mode]
 
     def generate(self) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
         generator = _Schemas(ref_template=REF_TEMPLATE)
         found, definitions = generator.generate_definitions(self.inputs)
         return {key: dict(value) for (key, _), value in found.items()}, _unwrapped(definitions)
+
+
+class DocumentCache:
+    """The document, generated once per app and off the event loop: pydantic reads every
+    record's attribute docstrings from its source, about half a second of CPU that must
+    not hold up live calls, and the declarations do not change while the app runs."""
+
+    def __init__(self) -> None:
+        self._document: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, generate: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        async with self._lock:
+            if self._document is None:
+                self._document = await asyncio.to_thread(generate)
+        return self._document
 
 
 def _unwrapped(node: Any) -> Any:

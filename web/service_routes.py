@@ -15,11 +15,11 @@ from aiohttp import web
 from pydantic import Field
 
 from crm.repository import DOCUMENTED_FIELDS
-from web.appkeys import CONFIG, PROMPTS, STASIS, STREAM_STATUS
+from web.appkeys import CONFIG, OPENAPI, PROMPTS, STASIS, STREAM_STATUS
 from web.calls import add_call_routes
 from web.errors import ErrorId, error
 from web.guards import SECURITY_SCHEMES
-from web.openapi import openapi_document
+from web.openapi import DocumentCache, openapi_document
 from web.params import Params
 from web.replies import json_reply
 from web.routes import ROUTES, Reply, Route, add_routes, route
@@ -122,7 +122,8 @@ async def prompt_audio(request: web.Request, path: PromptPath) -> web.StreamResp
     replies={200: Reply("The document (JSON).", dict[str, Any])},
 )
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return web.json_response(document(request.app))
+    app = request.app
+    return web.json_response(await app[OPENAPI].get(lambda: document(app)))
 
 
 def document(app: web.Application) -> dict[str, Any]:
@@ -145,5 +146,6 @@ SERVICE_ROUTES = (healthz, openapi, prompt_audio)
 
 
 def add_service_routes(app: web.Application) -> None:
+    app[OPENAPI] = DocumentCache()
     add_routes(app, SERVICE_ROUTES)
     add_call_routes(app)
