@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from crm import validation
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
 from crm.models import Agent, AgentSkill, AgentStateChange
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 # Channel technology/resource as Asterisk dials it: PJSIP/1001, Local/1001@sim-agents.
@@ -47,10 +47,18 @@ class AgentRecord:
 
 @dataclass(frozen=True, slots=True)
 class StateChangeRecord:
+    """One stored change of an agent's state."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     state: str
+    """The state entered."""
     reason: str | None
+    """Pause reason when the state is paused, else null."""
     call_id: int | None
+    """The call rung or taken, for ringing and on-call."""
     at: datetime
+    """When the change happened."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import NotFound, StorageError
 from crm.models import Call, IvrStep, UTCDateTime
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 INITIAL_STATE = "ringing"
@@ -51,13 +51,20 @@ class IvrChoice:
 
 @dataclass(frozen=True, slots=True)
 class IvrStepRecord:
-    """One IVR step as stored; ``seq`` counts from 0 within its call."""
+    """One key press or timeout in the caller's walk through the IVR."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
 
     seq: int
+    """Order within the call, from 0."""
     node: str
+    """Menu node the caller was in, e.g. main, repair."""
     input: str
+    """Digit pressed, or timeout, invalid:<digit>, hangup."""
     action: str
+    """What the IVR did, e.g. submenu:repair, queue:repair, reprompt."""
     at: datetime
+    """When the input arrived (UTC)."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -65,27 +72,53 @@ class IvrStepRecord:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """A call as stored, with its IVR path; detached from the database."""
+    """One call, from channel creation to hang-up; detached from the database."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
 
     id: int
+    """Call id."""
     channel_id: str
-    direction: str  # in: the resident called; out: we called them back
+    """Asterisk channel id."""
+    direction: str
+    """in: the resident called; out: we called them back (回访)."""
     caller_number: str | None
+    """Caller id number; null when absent."""
     caller_name: str | None
+    """Caller id name; null when absent."""
     dialled_number: str | None
+    """Number the caller dialled (the hotline)."""
     started_at: datetime
+    """Channel creation time (UTC)."""
     answered_at: datetime | None
+    """When the service answered."""
     ring_ms: int | None
+    """Milliseconds from started_at to answered_at."""
     greeting_played: bool
+    """Whether the caller heard the whole greeting."""
     queue: str | None
-    choice: str | None  # the IVR choice, e.g. repair/urgent; see IvrChoice
+    """Queue the call was routed to: inquiry, repair, complaint, operator, emergency or
+    message."""
+    choice: str | None
+    """What the caller chose in the IVR, as queue or queue/tag (e.g. repair/urgent), stored
+    when the key was pressed; a submenu standing for one queue gives the queue alone (报修
+    chosen, no class yet). The case reads it (see IvrChoice)."""
     queued_at: datetime | None
+    """When the call was queued."""
     state: str
+    """Last call state, e.g. ringing, ivr, queued, ended."""
     ended_at: datetime | None
+    """When it ended; null while live."""
     end_reason: str | None
+    """Why it ended: caller-hangup, agent-hangup, holding-timeout, callback-requested,
+    message-left, asterisk-restart, channel-lost, service-restart, service-error or
+    connect-failed."""
     hangup_cause: int | None
+    """Q.850 cause code reported by Asterisk."""
     hangup_cause_text: str | None
+    """Asterisk's text for the hang-up cause."""
     ivr_path: tuple[IvrStepRecord, ...]
+    """IVR steps in order."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

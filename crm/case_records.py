@@ -16,29 +16,50 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import models as m
 from crm.exceptions import NotFound
-from crm.repository import record_json
+from crm.repository import DOCUMENTED_FIELDS, record_json
 from crm.rules import Kind, Rule, Step
 
 
 @dataclass(frozen=True, slots=True)
 class CaseCallRecord:
+    """A call of a case."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     call_id: int
+    """The call (GET /api/calls/{id})."""
     role: str
+    """opened / follow-up / call-back."""
     linked_at: datetime
+    """When the call was linked."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeadlineRecord:
+    """One deadline of the service standards."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Deadline id."""
     case_id: int
+    """Its case."""
     rule: str
+    """One of on-site, fixed, reply, price-review, complaint-on-site, call-back."""
     label: str
+    """The rule as staff say it (急修到场, 维修完成, 咨询回复 …)."""
     starts_at: datetime
+    """When the time started (for repairs: the call)."""
     due_at: datetime
+    """The last moment that is still in time."""
     warn_at: datetime
+    """When the deadline counts as near (rules.warn_fraction left)."""
     met_at: datetime | None
+    """When it was met; null while open."""
     cancelled_at: datetime | None
-    overdue: bool  # open and past due, or met after it
+    """When it stopped applying (class changed, case cancelled)."""
+    overdue: bool
+    """Open and past due_at, or met after it."""
 
     @property
     def open(self) -> bool:
@@ -47,88 +68,174 @@ class DeadlineRecord:
 
 @dataclass(frozen=True, slots=True)
 class RepairOrderRecord:
+    """维修服务任务单."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Work order id."""
     reporter: str | None
+    """申报人."""
     building: str | None
+    """栋号."""
     room: str | None
+    """房号."""
     phone: str | None
+    """The reporter's phone."""
     reported_at: datetime
+    """时间 reported (the call)."""
     appointment_at: datetime | None
+    """预约时间."""
     key_left: bool
+    """留钥匙: a key was left for the technician."""
     fault: str
+    """故障描述."""
     work_done: str | None
+    """维修内容."""
     materials: str | None
-    material_cost: str  # yuan, "12.50": exact, never a float
+    """所用材料."""
+    material_cost: str
+    """材料费, yuan as a decimal string."""
     labour_cost: str
+    """人工费, yuan as a decimal string."""
     total: str
+    """合计 (materials + labour)."""
     technician: str | None
+    """维修人."""
     on_site_at: datetime | None
+    """When the technician arrived."""
     completed_at: datetime | None
+    """完成时间."""
     verdict: str | None
+    """居民意见: satisfied / unsatisfied."""
     repair_class: str
+    """urgent / general (急修 / 一般): decides the deadlines."""
     suggested_class: str | None
+    """What the IVR choice and the call's words suggested."""
     suggested_because: str | None
+    """Why, e.g. 'words: 电梯, 漏水'."""
     class_confirmed_by: str | None
+    """Who confirmed the class; null: only suggested."""
     class_confirmed_at: datetime | None
+    """When it was confirmed."""
     on_price_list: bool
+    """On the standard price list; if not, reviewed in 15 minutes."""
     quoted: str | None
+    """The reviewed price for a job off the list."""
     price_reviewed_by: str | None
+    """The engineering supervisor who reviewed it."""
     price_reviewed_at: datetime | None
+    """When."""
     price_agreed_at: datetime | None
+    """When the resident agreed (work cannot start before)."""
     rework_of: int | None
+    """Warranty: the order this redoes, free of charge."""
 
 
 @dataclass(frozen=True, slots=True)
 class StepRecord:
+    """One complaint step done."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     step: str
+    """One of receive, classify, investigate, assign, resolve, call-back, review, archive."""
     label: str
+    """接诉 辨诉 析诉 定责 处理 回访 总结 归档."""
     by: str
+    """Who did it."""
     at: datetime
+    """When."""
     note: str | None
+    """What was found, decided or done."""
 
 
 @dataclass(frozen=True, slots=True)
 class ComplaintRecord:
+    """A complaint's classification and steps."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Complaint id."""
     nature: str | None
+    """valid / communication (有效投诉 / 沟通性投诉)."""
     sort: str | None
+    """For a communication complaint: help, inquiry, suggestion, venting (求助 咨询 建议 发泄)."""
     subject: str | None
+    """equipment, attitude, quality, incident (设备 服务态度 服务质量 突发事件)."""
     reasonable: bool | None
+    """Judged reasonable at 辨诉."""
     on_premises: bool
+    """About something happening now: someone on site within 3 minutes."""
     serious: bool
+    """Goes to the manager in person."""
     responsible: str | None
+    """Department or person made responsible (定责)."""
     step: str
+    """The step done last."""
     next_step: str | None
+    """The step to do next; null when archived."""
     causes: str | None
+    """总结: causes."""
     prevention: str | None
+    """总结: preventive measures."""
     steps: tuple[StepRecord, ...]
+    """Every step done, oldest first (a reopening adds rows, never removes)."""
 
 
 @dataclass(frozen=True, slots=True)
-class AttemptRecord:
+class CallBackAttemptRecord:
+    """One try at a call-back."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Attempt id."""
     call_id: int | None
+    """The outbound call, when dialled from the case."""
     by: str
+    """Who tried."""
     at: datetime
+    """When."""
     outcome: str | None
+    """One of reached, no-answer, busy, failed."""
 
 
 @dataclass(frozen=True, slots=True)
 class CallBackRecord:
+    """A call-back (回访)."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Call-back id."""
     case_id: int
+    """Its case."""
     reason: str
+    """satisfaction (after resolution) / promised-reply / queued."""
     due_at: datetime
+    """When it is due (moves on after a try that did not reach the resident)."""
     status: str
+    """due, done, unreachable or cancelled."""
     reached: bool | None
+    """Whether the resident was reached."""
     satisfaction: str | None
+    """satisfied / unsatisfied (满意 / 不满意)."""
     remarks: str | None
+    """What the resident said."""
     letter: str | None
+    """Standard letter sent when unreachable (tried-to-reach)."""
     done_at: datetime | None
+    """When it was settled."""
     done_by: str | None
+    """Who settled it."""
     queue_callback_id: int | None
+    """The queue call-back it came from, if any."""
     created_at: datetime
-    attempts: tuple[AttemptRecord, ...]
+    """When it was scheduled."""
+    attempts: tuple[CallBackAttemptRecord, ...]
+    """Every try, oldest first."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -136,31 +243,60 @@ class CallBackRecord:
 
 @dataclass(frozen=True, slots=True)
 class CaseRecord:
+    """A case with all its parts, as one moment."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Case id."""
     kind: str
+    """One of inquiry, repair, complaint, emergency, message."""
     kind_label: str
+    """The kind as staff say it: 咨询 / 报修 / 投诉 / 紧急求助 / 留言."""
     subtype: str | None
+    """E.g. 家政 or 代订 for other requests logged as inquiries."""
     channel: str
+    """How the contact came: phone, email, letter, walk-in, chat."""
     status: str
+    """One of open, in-progress, waiting, resolved, closed, cancelled."""
     owner_agent_id: int | None
+    """The agent who took it and follows it up (首问负责制)."""
     resident_id: int | None
+    """The resident (or the caller's contact to be completed)."""
     phone: str | None
+    """The number to reply to (digits)."""
     building: str | None
+    """栋号 of the unit concerned."""
     room: str | None
+    """房号 of the unit concerned."""
     summary: str
+    """What it is about, in a line."""
     detail: str | None
+    """What was said and done."""
     opened_at: datetime
+    """When the contact came (deadlines count from here)."""
     resolved_at: datetime | None
+    """When it was resolved; null while open or after a reopening."""
     closed_at: datetime | None
+    """When it was closed (归档) or cancelled."""
     reopened: int
+    """How often it was reopened (an unsatisfied resident reopens it)."""
     updated_at: datetime
+    """Last change."""
     version: int
+    """Send it back with a change; a stale one is 409 stale-version."""
     overdue: bool
+    """An open deadline has passed."""
     calls: tuple[CaseCallRecord, ...]
+    """Calls of the case: the one that opened it, later ones, call-backs."""
     deadlines: tuple[DeadlineRecord, ...]
+    """Every deadline the case had, met, cancelled or open."""
     repair: RepairOrderRecord | None
+    """The work order (维修服务任务单) of a repair case."""
     complaint: ComplaintRecord | None
+    """Classification and steps of a complaint case."""
     callbacks: tuple[CallBackRecord, ...]
+    """Call-backs (回访) owed or done."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -168,16 +304,30 @@ class CaseRecord:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
+    """One change: who, when, old → new."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Entry id."""
     case_id: int | None
+    """The case."""
     entity: str
+    """case / repair-order / complaint / call-back / deadline."""
     entity_id: int
+    """Which one."""
     action: str
+    """opened / changed / status / reopened / note / deadline-met / …"""
     field: str | None
+    """The field changed."""
     old: str | None
+    """Value before."""
     new: str | None
+    """Value after."""
     by: str
+    """Who."""
     at: datetime
+    """When."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -227,7 +377,7 @@ async def load_callbacks(
             .order_by(m.CaseCallBack.id)
         )
     ).all()
-    attempts: dict[int, list[AttemptRecord]] = {c.id: [] for c in callbacks}
+    attempts: dict[int, list[CallBackAttemptRecord]] = {c.id: [] for c in callbacks}
     if callbacks:
         rows = await session.scalars(
             select(m.CaseCallBackAttempt)
@@ -235,7 +385,9 @@ async def load_callbacks(
             .order_by(m.CaseCallBackAttempt.id)
         )
         for a in rows:
-            attempts[a.callback_id].append(AttemptRecord(a.id, a.call_id, a.by, a.at, a.outcome))
+            attempts[a.callback_id].append(
+                CallBackAttemptRecord(a.id, a.call_id, a.by, a.at, a.outcome)
+            )
     for c in callbacks:
         found[c.case_id].append(
             CallBackRecord(

@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from crm import models as m
 from crm.case_records import DeadlineRecord, deadline_record
 from crm.exceptions import InvalidQuery
-from crm.repository import Repository, record_json
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json
 from crm.rules import Rule
 from crm.uncancellable import uncancellable
 
@@ -32,11 +32,18 @@ class Moment:
 class DeadlineItem:
     """A deadline with what a supervisor needs to act on it."""
 
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     deadline: DeadlineRecord
+    """The deadline."""
     case_kind: str
+    """Its case's kind."""
     case_status: str
+    """Its case's status."""
     case_summary: str
+    """Its case's summary."""
     owner_agent_id: int | None
+    """Who follows the case up."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from crm import validation
 from crm.exceptions import Conflict, NotFound
 from crm.models import Message
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -30,18 +30,34 @@ class MessageReason:
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
+    """A message (留言) a caller left, and whether someone has passed it on."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Message id."""
     call_id: int
+    """The call it was left in (see GET /api/calls/{id})."""
     queue: str | None
+    """Queue the caller had chosen; null if none."""
     reason: str
+    """asked (chose it in the menu), no-agents (nobody of the queue logged in) or out-of-hours."""
     recording: str | None
+    """Name of the Asterisk stored recording; null if none."""
     duration_s: float | None
+    """Recording length in seconds, if known."""
     recorded_at: datetime
+    """When the message was stored."""
     handled_at: datetime | None
+    """When it was handled; null if not yet."""
     handled_by: str | None
+    """Who handled it."""
     note: str | None
+    """What was done about it."""
     for_whom: str | None
+    """Whom it is for: the department of its queue."""
     case_id: int | None
+    """The case it is filed under (GET /api/cases/{id})."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import Conflict, NotFound
 from crm.models import QueueCallback, QueueCallbackAttempt
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -43,26 +43,52 @@ class AttemptOutcome:
 
 @dataclass(frozen=True, slots=True)
 class AttemptRecord:
+    """One try at a call-back: the agent is rung first, then the resident."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     agent_id: int | None
+    """The agent rung."""
     started_at: datetime
+    """When the attempt started."""
     ended_at: datetime | None
+    """When it ended; null while in progress."""
     outcome: str | None
+    """reached, no-answer, busy, failed, or agent-missed (the agent did not pick up: does not count
+    as one of the resident's attempts); null while in progress."""
 
 
 @dataclass(frozen=True, slots=True)
 class CallbackRecord:
+    """A queued call-back: a caller who left the line keeps their place and is called back."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Call-back id."""
     call_id: int
+    """The call in which the resident asked for it."""
     queue: str
+    """Queue it waits in."""
     number: str
+    """Number to call back."""
     place_at: datetime
+    """The caller's original entry time: their place in line."""
     requested_at: datetime
+    """When the call-back was booked."""
     status: str
+    """waiting (for its turn or retry time), dialling, reached, failed (attempts used up), expired
+    or cancelled."""
     attempts: int
+    """Attempts counted against the resident."""
     next_attempt_at: datetime
+    """Not tried before this time (retry delay)."""
     expires_at: datetime
+    """Given up after this time."""
     finished_at: datetime | None
+    """When it reached a final status; null while open."""
     attempt_log: tuple[AttemptRecord, ...]
+    """Every attempt, oldest first."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, update
 
 from crm.exceptions import NotFound
 from crm.models import Call, Recording
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -46,23 +46,45 @@ class RecordingStatus:
 
 @dataclass(frozen=True, slots=True)
 class RecordingRecord:
+    """One recording of a call."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Recording id."""
     call_id: int
+    """The call."""
     role: str
+    """Whose audio: mixed (both speakers), resident, agent or message."""
     asterisk_name: str
+    """The name Asterisk stored it under."""
     format: str
+    """Audio format (wav)."""
     started_at: datetime
+    """When recording started."""
     ended_at: datetime | None
+    """When it stopped."""
     status: str
+    """recording → pending (to copy) → stored → purged (retention); lost: Asterisk no
+    longer had it; failed: could not start or could not be copied."""
     attempts: int
+    """Copy attempts."""
     error: str | None
+    """Why the audio is missing, if it is."""
     path: str | None
+    """Where it is in the recording store."""
     size_bytes: int | None
+    """Size of the stored file."""
     duration_s: float | None
+    """Length in seconds."""
     sample_rate: int | None
+    """Samples per second (8000)."""
     sha256: str | None
+    """Checksum of the stored file."""
     stored_at: datetime | None
+    """When the copy was stored."""
     purged_at: datetime | None
+    """When retention deleted the audio."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -82,6 +82,15 @@ def require_aware(name: str, value: datetime) -> None:
         raise ValueError(f"{name} must be timezone-aware, got {value.isoformat()}")
 
 
+# The records' attribute docstrings describe their fields in the HTTP API's document
+# (``web.openapi`` generates it through pydantic, which reads them when told to here);
+# every field is always sent, so even one with a default is required there.
+DOCUMENTED_FIELDS = {
+    "use_attribute_docstrings": True,
+    "json_schema_serialization_defaults_required": True,
+}
+
+
 def record_json(record: Any) -> dict[str, Any]:
     """A frozen record as JSON: field names kept, times in ISO 8601, nested records too."""
     return {f.name: _json_value(getattr(record, f.name)) for f in fields(record)}

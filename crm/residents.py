@@ -30,7 +30,7 @@ from crm import validation
 from crm.clock import Clock
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound
 from crm.models import AuditEntry, Resident, ResidentPhone, Room
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 SOURCES = ("import", "call", "api")
@@ -52,9 +52,16 @@ UNSET = _Unset.UNSET
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
+    """A unit of the estate (栋号 + 房号)."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Room id."""
     building: str
+    """栋号, e.g. 3 or 12A."""
     room: str
+    """房号, e.g. 201 or 1-1201."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -62,17 +69,32 @@ class RoomRecord:
 
 @dataclass(frozen=True, slots=True)
 class ResidentRecord:
+    """A resident, or a caller's contact still to complete."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
-    name: str | None  # None: a caller not yet identified
+    """Resident id (cases name it as resident_id)."""
+    name: str | None
+    """姓名; null for a caller not yet identified."""
     building: str | None
+    """栋号; null until the contact is placed in a room."""
     room: str | None
+    """房号; null until the contact is placed in a room."""
     phones: tuple[str, ...]
+    """Numbers as digits, first given first; family members may share one."""
     complete: bool
-    source: str  # import / call / api
+    """Identified: has a name and a room. Contacts made at hang-up are not."""
+    source: str
+    """Where the resident came from: import, call or api."""
     note: str | None
+    """Staff's note (e.g. hard of hearing, call after 18:00)."""
     created_at: datetime
+    """When added."""
     updated_at: datetime
+    """Last change."""
     version: int
+    """Send it back with a change; a stale one is 409 stale-version."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

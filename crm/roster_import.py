@@ -23,7 +23,7 @@ from typing import Any
 from crm import validation
 from crm.exceptions import InvalidInput
 from crm.phones import normalise_phone
-from crm.repository import record_json
+from crm.repository import DOCUMENTED_FIELDS, record_json
 from crm.residents import ResidentDirectory, RosterEntry, check_name, check_phones, check_room
 
 # Header cells (compared without case or surrounding spaces) that name each column.
@@ -43,8 +43,14 @@ _XLSX = b"PK\x03\x04"
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    line: int  # in the file, the header being line 1
-    reason: str  # "field: reason", as the person fixing the file needs it
+    """A roster row refused, with its line in the file."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    line: int
+    """Line in the file, the header being line 1 (where a multi-line row starts)."""
+    reason: str
+    """'field: reason', e.g. 'phones[2]: '4444' is not a phone number'."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -52,10 +58,18 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class ImportReport:
+    """What a roster import changed, and what it refused."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     added: int
+    """Residents added (new building, room and name)."""
     updated: int
+    """Residents whose phones were replaced by the file's."""
     unchanged: int
+    """Rows that matched the directory already."""
     rejected: list[Rejected] = field(default_factory=list)
+    """Rows refused, in file order; the other rows were applied."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm import validation
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound, StorageError
 from crm.models import AccessAudit, Agent, ApiToken, StaffSession, StaffUser, UTCDateTime
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 log = logging.getLogger(__name__)
@@ -142,15 +142,28 @@ class LoginResult:
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
+    """One access decision: who asked for what, from where, and whether they got it."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Audit row id."""
     at: datetime
+    """When it was asked."""
     user_id: int | None
+    """The staff user; null for an API token or a name that is nobody's."""
     actor: str
+    """The user's name, token:NAME for an API token, ? for nobody."""
     address: str
+    """The client's address (behind a trusted proxy: the address it saw)."""
     action: str
+    """sign-in, playback, transcript, set-endpoint, or the permission refused."""
     target: str
+    """What was asked for, e.g. call 12 or recording 7 (agent) of call 12."""
     granted: bool
+    """Whether it was allowed."""
     reason: str
+    """Why it was refused; empty when granted."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import Conflict, NotFound, StorageError
 from crm.models import TranscriptionJob, TranscriptSegment, TranscriptWord
-from crm.repository import Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -37,22 +37,38 @@ class JobStatus:
 
 @dataclass(frozen=True, slots=True)
 class Word:
+    """One recognised word; times in ms from the start of the conversation."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     word: str
+    """The word, normalised (digits for spoken numbers)."""
     start_ms: int
+    """When it starts."""
     end_ms: int
+    """When it ends."""
     conf: float
+    """The recogniser's confidence, 0 to 1."""
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
     """One turn of the timeline; times in ms from the start of the conversation."""
 
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     speaker: str
+    """resident, agent or message."""
     start_ms: int
+    """Start, ms from the start of the conversation."""
     end_ms: int
+    """End, ms from the start of the conversation."""
     text: str
+    """The turn's text (Han without spaces, digits)."""
     words: tuple[Word, ...]
+    """Every word of the turn, timed."""
     recording_id: int | None = None
+    """The speaker's recording."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
@@ -60,18 +76,34 @@ class Segment:
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
+    """Speech-to-text of one call."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
     id: int
+    """Job id."""
     call_id: int
+    """The call."""
     status: str
+    """Where the job is: queued, running, done or failed."""
     attempts: int
+    """Attempts so far (a restart counts one)."""
     next_attempt_at: datetime
+    """When it runs (again)."""
     error: str | None
+    """Why it failed (or why the last attempt did)."""
     model: str | None
+    """The model that made the transcript."""
     queued_at: datetime
+    """When it was queued."""
     started_at: datetime | None
+    """When the last attempt started."""
     finished_at: datetime | None
+    """When it finished (done or failed)."""
     audio_s: float | None
+    """Seconds of audio decoded."""
     decode_s: float | None
+    """CPU seconds the decoding took."""
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)

@@ -46,6 +46,7 @@ from tests.databases import (
     pg_template,
     sqlite_copy,
 )
+from tests.documented_responses import DocumentedResponses
 from tests.polling import eventually
 from tests.staff import SUPERVISOR, cheap_hasher, issue_test_tokens
 from web.app import build_app, prompt_library
@@ -58,6 +59,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TEST_MODEL = packaged_model("ko")
 SANDBOX = ROOT / "scripts" / "asterisk-sandbox"
 LOCK = Path(os.environ.get("HOTLINE_CACHE", Path.home() / ".cache" / "hotline")) / "sandbox.lock"
+
+
+@pytest.fixture
+async def aiohttp_client(
+    aiohttp_client: Callable[..., Any],
+) -> AsyncIterator[Callable[..., Any]]:
+    """pytest-aiohttp's client, and every JSON answer of a declared route checked against
+    the OpenAPI document (tests/documented_responses.py); a mismatch fails the test."""
+    checker = DocumentedResponses()
+
+    async def client(app: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(app, web.Application):
+            app.middlewares.append(checker.middleware)
+        return await aiohttp_client(app, *args, **kwargs)
+
+    yield client
+    if checker.mismatches:
+        pytest.fail(
+            "answers the OpenAPI document does not describe:\n" + "\n".join(checker.mismatches)
+        )
 
 
 class _Collect(logging.Handler):

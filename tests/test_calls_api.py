@@ -16,7 +16,9 @@ from aiohttp.test_utils import TestClient
 
 from crm.calls import CallLog
 from crm.db import create_engine, make_sessionmaker
-from web.calls import CALL_LOG, add_call_routes, calls_openapi_paths, calls_openapi_schemas
+from web.calls import CALL_LOG, add_call_routes
+from web.calls import ROUTES as CALL_ROUTES
+from web.openapi import openapi_document
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -200,19 +202,26 @@ async def test_storage_failure_is_503(db_url: str, aiohttp_client: ClientFactory
 
 
 async def test_openapi_record_schema_lists_every_json_field(call_log: CallLog) -> None:
-    """The documented CallRecord and IvrStep properties are exactly the keys the API sends."""
+    """The documented CallRecord and its IVR steps have exactly the keys the API sends."""
     call_id = await add_call(call_log, "chan-1", at(0))
     await call_log.add_ivr_step(call_id, node="main", input="1", action="queue:inquiry", at=at(3))
     data = (await call_log.get(call_id)).to_json()
-    schemas = calls_openapi_schemas()
+    schemas = call_document()["components"]["schemas"]
     assert set(schemas["CallRecord"]["properties"]) == set(data)
-    assert set(schemas["IvrStep"]["properties"]) == set(data["ivr_path"][0])
+    assert set(schemas["IvrStepRecord"]["properties"]) == set(data["ivr_path"][0])
     assert all(p.get("description") for p in schemas["CallRecord"]["properties"].values())
 
 
+def call_document() -> dict[str, Any]:
+    return openapi_document(
+        CALL_ROUTES, info={"title": "calls", "version": "0"}, security_schemes={}
+    )
+
+
 def test_openapi_paths_only_reference_provided_schemas() -> None:
-    """Every $ref in the paths and schemas resolves to a schema this module provides."""
-    schemas = calls_openapi_schemas()
+    """Every $ref in the paths and schemas resolves to a schema the document provides."""
+    doc = call_document()
+    schemas = doc["components"]["schemas"]
 
     def refs(node: Any) -> set[str]:
         if isinstance(node, dict):
@@ -222,6 +231,13 @@ def test_openapi_paths_only_reference_provided_schemas() -> None:
             return set().union(*(refs(value) for value in node))
         return set()
 
-    found = refs(calls_openapi_paths()) | refs(schemas)
-    assert found == {f"#/components/schemas/{name}" for name in schemas}
-    assert set(calls_openapi_paths()) == {"/api/calls", "/api/calls/{id}"}
+    assert refs(doc) == {f"#/components/schemas/{name}" for name in schemas}
+    assert set(doc["paths"]) == {"/api/calls", "/api/calls/{id}"}
+
+
+def test_openapi_lists_every_error_a_call_route_answers() -> None:
+    """/api/calls/{id} answers call-not-found (it was missing from the hand-written one)."""
+    responses = call_document()["paths"]["/api/calls/{id}"]["get"]["responses"]
+    refused = responses["404"]["content"]["application/json"]["schema"]["allOf"][1]
+    assert refused["properties"]["error_id"]["enum"] == ["call-not-found"]
+    assert set(responses) == {"200", "400", "404", "503"}

@@ -17,7 +17,8 @@ from typing import Any, cast
 
 import pytest
 from aiohttp import hdrs, web
-from aiohttp.test_utils import make_mocked_request
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from jsonschema import Draft202012Validator
 
 from crm.agents import StateChangeRecord
 from crm.deadlines import Moment
@@ -25,16 +26,18 @@ from crm.messages import MessageRecord
 from crm.queue_callbacks import AttemptRecord, CallbackRecord
 from crm.recordings import RecordingRecord
 from crm.transcripts import JobRecord, Segment, Word
-from telephony.acd.agent_state import agent_machine
+from telephony.acd.agent_state import AgentState, agent_machine
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
 from telephony.acd.roster import AgentRoster, LiveAgent
 from telephony.config import load_config
 from tests.conftest import with_test_model
-from web.acd_openapi import acd_openapi_schemas
+from tests.documented_responses import DocumentedResponses
 from web.app import build_app
-from web.recordings_openapi import recording_openapi_schemas
-from web.service_routes import openapi
+from web.calls import CallPage
+from web.errors import ErrorId
+from web.routes import Reply, add_routes
+from web.routes import route as declare_route
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_REF = "#/components/schemas/"
@@ -48,7 +51,13 @@ def app() -> web.Application:
 
 @pytest.fixture
 async def doc(app: web.Application) -> dict[str, Any]:
-    response = await openapi(make_mocked_request("GET", "/api/openapi.json", app=app))
+    """The document as the handler sends it (JSON, read back)."""
+    handler = next(
+        r.handler
+        for r in app.router.routes()
+        if r.resource and r.resource.canonical == "/api/openapi.json"
+    )
+    response = await handler(make_mocked_request("GET", "/api/openapi.json", app=app))
     assert isinstance(response, web.Response)
     assert response.status == 200
     assert response.text is not None
@@ -147,22 +156,34 @@ async def test_operations_describe_responses_and_path_parameters(doc: dict[str, 
         assert in_path == set(re.findall(r"{(\w+)}", path)), (method, path)
 
 
-def test_acd_schemas_do_not_replace_the_call_record_schemas(doc: dict[str, Any]) -> None:
-    from web.calls import calls_openapi_schemas
+def test_every_schema_property_is_described(doc: dict[str, Any]) -> None:
+    """A field without words cannot slip into the document (records: attribute docstrings;
+    models: Field descriptions); the live events' type tags say themselves what they are."""
+    undescribed = {
+        (name, field)
+        for name, schema in doc["components"]["schemas"].items()
+        for field, prop in schema.get("properties", {}).items()
+        if not prop.get("description") and not (field == "type" and "const" in prop)
+    }
+    assert undescribed == set()
 
-    assert set(calls_openapi_schemas()).isdisjoint(acd_openapi_schemas())
 
-
-def documented(name: str) -> set[str]:
-    return set(acd_openapi_schemas()[name]["properties"])
+def test_no_schema_is_written_by_hand() -> None:
+    """The document has one source: the declarations (no *_openapi.py modules of dicts)."""
+    assert sorted(p.name for p in (ROOT / "web").glob("*openapi*.py")) == ["openapi.py"]
 
 
 def field_names(record: type[Any]) -> set[str]:
     return {f.name for f in dataclasses.fields(record)}
 
 
-async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
+async def test_acd_schemas_list_exactly_the_fields_the_api_sends(doc: dict[str, Any]) -> None:
     """Documented properties are the keys the handlers send (records, agents, queues)."""
+    schemas = doc["components"]["schemas"]
+
+    def documented(name: str) -> set[str]:
+        return set(schemas[name]["properties"])
+
     clock = type("Fixed", (), {"now": lambda self: datetime(2025, 1, 1, tzinfo=UTC)})()
     live = LiveEvents(clock)
     roster = AgentRoster(cast(Any, None), clock, live)
@@ -181,38 +202,95 @@ async def test_acd_schemas_list_exactly_the_fields_the_api_sends() -> None:
     acd = Acd(config, nothing, roster, nothing, nothing, clock, live, nothing, nothing, nothing)
     queue = acd.snapshot()[0]
 
-    assert documented("Agent") == set(agent.to_json())
+    assert documented("AgentView") == set(agent.to_json())
     assert documented("AgentDetail") == {*agent.to_json(), "history"}
-    assert documented("AgentStateChange") == field_names(StateChangeRecord)
-    assert documented("Callback") == field_names(CallbackRecord)
-    assert documented("CallbackAttempt") == field_names(AttemptRecord)
-    assert documented("Message") == field_names(MessageRecord)
-    assert documented("QueueStatus") == set(queue)
-    assert documented("AgentCounts") == set(queue["agents"])
+    assert documented("StateChangeRecord") == field_names(StateChangeRecord)
+    assert documented("CallbackRecord") == field_names(CallbackRecord)
+    assert documented("AttemptRecord") == field_names(AttemptRecord)
+    assert documented("MessageRecord") == field_names(MessageRecord)
+    assert documented("QueueView") == set(queue)
+    assert set(queue["agents"]) == {str(state) for state in AgentState}
+    assert set(schemas["AgentState"]["enum"]) == {str(state) for state in AgentState}
 
 
-def test_every_live_event_type_is_documented() -> None:
+def test_every_live_event_type_is_documented(doc: dict[str, Any]) -> None:
     """Each kind the code publishes (plus the snapshot on connect) has a LiveEvent variant."""
     published = {"snapshot", Moment.NEAR, Moment.PASSED}  # the watcher's, by constant
     for package in ("telephony", "crm", "web"):
         for source in (ROOT / package).rglob("*.py"):
             text = source.read_text()
             published |= set(re.findall(r"publish\(\s*\"([a-z-]+)\"", text))
-    live = acd_openapi_schemas()["LiveEvent"]
+    schemas = doc["components"]["schemas"]
+    live = schemas["LiveEvent"]
     assert set(live["discriminator"]["mapping"]) == published
-    schemas = acd_openapi_schemas()
     for kind, target in live["discriminator"]["mapping"].items():
         assert schemas[target.removeprefix(SCHEMA_REF)]["properties"]["type"]["const"] == kind
+    operation = doc["paths"]["/api/live"]["get"]
+    assert operation["x-websocket-message"] == {"$ref": SCHEMA_REF + "LiveEvent"}
 
 
-def test_recording_schemas_list_exactly_the_fields_the_api_sends() -> None:
-    schemas = recording_openapi_schemas()
+def test_recording_schemas_list_exactly_the_fields_the_api_sends(doc: dict[str, Any]) -> None:
+    schemas = doc["components"]["schemas"]
 
     def documented(name: str) -> set[str]:
         return set(schemas[name]["properties"])
 
     assert documented("Recording") == field_names(RecordingRecord) | {"audio_url"}
-    assert documented("TranscriptionJob") == field_names(JobRecord)
-    turn = schemas["Transcript"]["properties"]["turns"]["items"]
-    assert set(turn["properties"]) == field_names(Segment) | {"label"}
-    assert set(turn["properties"]["words"]["items"]["properties"]) == field_names(Word)
+    assert documented("JobRecord") == field_names(JobRecord)
+    assert documented("Turn") == field_names(Segment) | {"label"}
+    assert documented("Word") == field_names(Word)
+    assert set(schemas["Recording"]["required"]) == documented("Recording")
+
+
+@declare_route(
+    "GET",
+    "/api/test/fault",
+    operation_id="fault",
+    summary="A handler whose answer is not the documented one (a fault injected).",
+    replies={200: Reply("A page of calls.", CallPage)},
+)
+async def fault_undocumented_answer(request: web.Request) -> web.StreamResponse:
+    if request.query.get("status") == "418":
+        return web.json_response({}, status=418)
+    return web.json_response({"items": "none", "total": 0, "limit": 1, "offset": 0})
+
+
+async def test_the_response_check_notices_an_answer_the_document_does_not_describe() -> None:
+    """Guards the check every API test's client runs (tests/documented_responses.py)."""
+    checker = DocumentedResponses()
+    app = web.Application(middlewares=[checker.middleware])
+    add_routes(app, [fault_undocumented_answer])
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/api/test/fault")
+        await client.get("/api/test/fault?status=418")
+    assert checker.checked == 1
+    (wrong_body, wrong_status) = checker.mismatches
+    assert wrong_body.startswith("GET /api/test/fault → 200: items: ")
+    assert wrong_status == "GET /api/test/fault → 418: status not documented"
+
+
+def test_every_schema_is_valid_json_schema(doc: dict[str, Any]) -> None:
+    """OpenAPI 3.1 schemas are JSON Schema 2020-12; a malformed one fails here, not in a
+    client generator."""
+    for schema in doc["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    for _, _, operation in operations(doc):
+        for response in operation["responses"].values():
+            for content in response.get("content", {}).values():
+                Draft202012Validator.check_schema(content.get("schema", {}))
+
+
+def test_every_error_id_is_in_the_document(doc: dict[str, Any]) -> None:
+    """Including those the hand-written document lacked (unauthorised, invalid-query,
+    stale-version), and each route's refusals list the ids it may answer."""
+    assert set(doc["components"]["schemas"]["ErrorId"]["enum"]) == {str(e) for e in ErrorId}
+    answered = set()
+    for _, _, operation in operations(doc):
+        for response in operation["responses"].values():
+            schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+            for part in schema.get("allOf", []) + schema.get("oneOf", []):
+                for nested in [part, *part.get("allOf", [])]:
+                    answered |= set(
+                        nested.get("properties", {}).get("error_id", {}).get("enum", [])
+                    )
+    assert {"unauthorised", "invalid-query", "stale-version", "call-not-found"} <= answered

@@ -17,14 +17,14 @@ from crm.staff import Role
 from web.appkeys import CONFIG
 from web.audit import record_access
 from web.auth import principal_of
-from web.errors import error
+from web.errors import ErrorId, error
 from web.permissions import Permission, allowed
 
 
 def not_own_phone(request: web.Request, agent_id: int) -> web.Response | None:
     principal = principal_of(request)
     if principal.role is Role.AGENT and principal.agent_id != agent_id:
-        return error(403, "forbidden", "an agent changes only their own phone state")
+        return error(403, ErrorId.FORBIDDEN, "an agent changes only their own phone state")
     return None
 
 
@@ -40,7 +40,7 @@ async def endpoint_refused(
         await record_access(
             request, principal, "set-endpoint", target, granted=False, reason="not an admin"
         )
-        return error(403, "forbidden", "only an admin sets where an agent's phone rings")
+        return error(403, ErrorId.FORBIDDEN, "only an admin sets where an agent's phone rings")
     pattern = request.app[CONFIG].access.agent_endpoints
     if not isinstance(endpoint, str) or not re.fullmatch(pattern, endpoint):
         await record_access(

@@ -19,6 +19,7 @@ from telephony.prompts import PromptLibrary
 from telephony.recording.store import RecordingStore
 from telephony.recording.transcriber import Transcriber
 from telephony.stasis import StasisApp
+from web.openapi import DocumentCache
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", Config)
 STREAM_STATUS: web.AppKey[StreamStatus] = web.AppKey("stream_status", StreamStatus)
@@ -36,3 +37,4 @@ TRANSCRIBER: web.AppKey[Transcriber | None] = web.AppKey("transcriber")
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 STAFF: web.AppKey[StaffDirectory] = web.AppKey("staff", StaffDirectory)
 QUEUE_FACTS: web.AppKey[QueueFacts] = web.AppKey("queue_facts", QueueFacts)
+OPENAPI: web.AppKey[DocumentCache] = web.AppKey("openapi", DocumentCache)

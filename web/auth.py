@@ -18,6 +18,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
@@ -25,7 +26,7 @@ from aiohttp import web
 from crm.staff import Role, SessionRecord, StaffDirectory, TokenRecord
 from telephony.config import AccessConfig, CookieSecurity
 from web.appkeys import CLOCK, CONFIG, STAFF
-from web.errors import Handler, error
+from web.errors import ErrorId, Handler, error
 from web.permissions import Permission, allowed, permission_for
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     needed = permission_for(request.method, resource.canonical)
     if needed is None:
         log.error("route %s %s has no permission entry: refused", request.method, resource)
-        return error(403, "forbidden", "this route is closed")
+        return error(403, ErrorId.FORBIDDEN, "this route is closed")
     if needed is Permission.OPEN:
         return await handler(request)
     try:
@@ -281,3 +282,20 @@ def cookie_secure(request: web.Request, access: AccessConfig) -> bool:
 
 def staff_of(request: web.Request) -> StaffDirectory:
     return request.app[STAFF]
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "token": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token for an integration (hotline token create NAME --role R), "
+        "acting with that role.",
+    },
+    "session": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "A signed-in user's session (the login page). A request that changes "
+        "anything also sends X-CSRF-Token (from GET /api/me) and comes from our Origin.",
+    },
+}

@@ -5,414 +5,734 @@ the client read: a stale one is refused with 409 ``stale-version`` instead of si
 overwriting a colleague). Bad input is 400 naming the field, a change the rules forbid is
 409 ``illegal-transition`` with the reason, and every refusal writes nothing. Residents'
 data is for staff only (service standards §6).
+
+The bodies declare the JSON types of their fields; what a value may say (a name, a
+phone, a time and its bounds, money) is the CRM's to check (``crm.validation``), which
+names the field the same way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from aiohttp import web
-from multidict import MultiMapping
+from pydantic import ConfigDict, Field
 
 from crm import validation as v
-from crm.case_records import CaseRecord
+from crm.case_records import AuditRecord, CallBackRecord, CaseRecord
 from crm.cases import CaseQuery, NewComplaint, NewRepair
-from crm.deadlines import DeadlineBook
+from crm.deadlines import DeadlineBook, DeadlineItem
 from crm.desk import CrmDesk
 from crm.exceptions import InvalidInput, InvalidQuery
-from crm.rules import Kind
+from crm.repository import DOCUMENTED_FIELDS
+from crm.rules import (
+    Channel,
+    Kind,
+    Outcome,
+    RepairClass,
+    Rule,
+    Satisfaction,
+    Status,
+    Step,
+)
 from telephony.acd.case_dialler import CaseDialler
-from web.errors import answer_errors, json_body, path_id
+from web.bodies import Body
+from web.errors import ErrorId
+from web.params import (
+    DEFAULT_LIMIT,
+    MAX_INT,
+    AwareInstant,
+    Limit,
+    Offset,
+    Params,
+    PositiveId,
+    RecordId,
+    TrueOrFalse,
+)
+from web.replies import json_reply
+from web.routes import Reply, add_routes, route
 
 CRM: web.AppKey[CrmDesk] = web.AppKey("crm", CrmDesk)
 DEADLINES: web.AppKey[DeadlineBook] = web.AppKey("deadlines", DeadlineBook)
 DIALLER: web.AppKey[CaseDialler] = web.AppKey("case_dialler", CaseDialler)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-MAX_INT = 2**31 - 1
+BY = "Who does it (named in the audit trail)."
+VERSION = "The case version you read; a stale one is 409 stale-version."
+TIME = "ISO 8601 with its zone, e.g. 2026-11-24T09:30:00+08:00."
+
+
+def _enum(values: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    return {"enum": list(values)}
+
+
+# -- inputs ----------------------------------------------------------------------------
+
+
+class CasePath(Params):
+    id: RecordId = Field(description="Case id.")
+
+
+class DeadlinePath(Params):
+    id: RecordId = Field(description="Case id.")
+    rule: str = Field(
+        description="reply or complaint-on-site; others are met by their work.",
+        json_schema_extra=_enum(Rule.ALL),
+    )
+
+
+class CallBackPath(Params):
+    id: RecordId = Field(description="Call-back id.")
+
+
+class CaseListQuery(Params):
+    kind: str | None = Field(None, description="Kind.", json_schema_extra=_enum(Kind.ALL))
+    status: str | None = Field(None, description="Statuses, comma separated.")
+    owner: PositiveId | None = Field(None, description="Owner agent id.")
+    resident: PositiveId | None = Field(None, description="Resident id.")
+    phone: str | None = Field(None, description="The number to reply to.")
+    overdue: TrueOrFalse | None = Field(None, description="With an open deadline past.")
+    since: AwareInstant | None = Field(None, description="Opened at or after (ISO 8601).")
+    until: AwareInstant | None = Field(None, description="Opened before (ISO 8601).")
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+    def to_crm(self) -> CaseQuery:
+        phone = None
+        if self.phone is not None:
+            try:
+                phone = v.phone("phone", self.phone)
+            except InvalidInput as err:
+                raise InvalidQuery("phone", err.reason) from None
+        return CaseQuery(
+            kind=self.kind,
+            status=tuple(s for s in (self.status or "").split(",") if s),
+            owner_agent_id=self.owner,
+            resident_id=self.resident,
+            phone=phone,
+            overdue=self.overdue,
+            since=self.since,
+            until=self.until,
+            limit=self.limit,
+            offset=self.offset,
+        )
+
+
+class CallBackQuery(Params):
+    overdue: TrueOrFalse | None = Field(None, description="Only those past due.")
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+
+class DeadlineQuery(Params):
+    overdue: TrueOrFalse | None = Field(None, description="true: passed; false: still in time.")
+    rule: str | None = Field(None, description="One rule.", json_schema_extra=_enum(Rule.ALL))
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+
+class RepairOpening(Body):
+    """For a repair: the start of its work order."""
+
+    model_config = ConfigDict(extra="forbid")
+    unknown: ClassVar[str] = "is not a work order field at opening"
+
+    fault: str | None = Field(None, description="故障描述; default: the summary.")
+    reporter: str | None = Field(None, description="申报人.")
+    appointment_at: str | None = Field(
+        None, description="预约时间; " + TIME, json_schema_extra={"format": "date-time"}
+    )
+    key_left: bool | None = Field(None, description="留钥匙.")
+    on_price_list: bool | None = Field(None, description="Default true.")
+    repair_class: str | None = Field(
+        None, description="Confirmed class.", json_schema_extra=_enum(RepairClass.ALL)
+    )
+    rework_of: int | None = Field(None, ge=1, le=MAX_INT, description="Warranty rework of.")
+
+    def to_crm(self) -> NewRepair:
+        return NewRepair(
+            fault=self.fault,
+            reporter=self.reporter,
+            appointment_at=v.when("repair.appointment_at", self.appointment_at),
+            key_left=bool(self.key_left),
+            on_price_list=True if self.on_price_list is None else self.on_price_list,
+            repair_class=self.repair_class,
+            rework_of=self.rework_of,
+        )
+
+
+class ComplaintOpening(Body):
+    """For a complaint."""
+
+    on_premises: bool | None = Field(None, description="Someone on site within 3 minutes.")
+    serious: bool | None = Field(None, description="To the manager in person.")
+
+
+class CaseOpen(Body):
+    """A contact by any channel (phone calls open cases themselves). Unknown fields are
+    refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    unknown: ClassVar[str] = "is not a case field"
+
+    kind: str = Field(description="Kind.", json_schema_extra=_enum(Kind.ALL))
+    channel: str | None = Field(None, description="Channel.", json_schema_extra=_enum(Channel.ALL))
+    summary: str | None = Field(None, description="1-200 characters.")
+    detail: str | None = Field(None, description="Up to 5000 characters.")
+    subtype: str | None = Field(None, description="Up to 40 characters.")
+    by: str | None = Field(None, description=BY)
+    owner_agent_id: int | None = Field(None, ge=1, le=MAX_INT, description="Owner.")
+    resident_id: int | None = Field(None, ge=1, le=MAX_INT, description="The resident.")
+    phone: str | None = Field(None, description="A mainland mobile or landline.")
+    building: str | None = Field(None, description="栋号; with room, a known unit.")
+    room: str | None = Field(None, description="房号.")
+    answered: bool | None = Field(None, description="An inquiry answered on the spot.")
+    repair: RepairOpening | None = Field(None, description="For a repair: its work order.")
+    complaint: ComplaintOpening | None = Field(None, description="For a complaint.")
+
+
+class _Change(Body):
+    """Every change names who makes it and the version it was made on."""
+
+    version: int = Field(ge=1, le=MAX_INT, description=VERSION)
+    by: str | None = Field(None, description=BY)
+
+
+class CaseUpdate(_Change):
+    """Fields to change; status has its own endpoint. The CRM refuses a field it does not
+    know, naming it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    summary: str | None = Field(None, description="1-200 characters.")
+    detail: str | None = Field(None, description="Up to 5000 characters.")
+    subtype: str | None = Field(None, description="Up to 40 characters.")
+    phone: str | None = Field(None, description="The number to reply to.")
+    building: str | None = Field(None, description="栋号.")
+    room: str | None = Field(None, description="房号.")
+    owner_agent_id: int | None = Field(None, description="New owner.")
+    resident_id: int | None = Field(None, description="The resident.")
+
+    def changes(self) -> dict[str, Any]:
+        """What was sent besides version and by (unknown fields too: the CRM names them)."""
+        return self.model_dump(exclude_unset=True, exclude={"version", "by"})
+
+
+Money = str | int | float
+
+
+class WorkOrderUpdate(_Change):
+    """Work order fields to change; money in yuan (at most 2 decimals, 0 to 100000); times
+    ISO 8601 with zone, not in the future. price_reviewed and price_agreed record the
+    review and the resident's agreement. The CRM refuses a field it does not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reporter: str | None = Field(None, description="申报人.")
+    phone: str | None = Field(None, description="The reporter's phone.")
+    building: str | None = Field(None, description="栋号.")
+    room: str | None = Field(None, description="房号.")
+    fault: str | None = Field(None, description="故障描述.")
+    work_done: str | None = Field(None, description="维修内容.")
+    materials: str | None = Field(None, description="所用材料.")
+    technician: str | None = Field(None, description="维修人.")
+    appointment_at: str | None = Field(None, description="预约时间; " + TIME)
+    on_site_at: str | None = Field(None, description="When the technician arrived; " + TIME)
+    completed_at: str | None = Field(None, description="完成时间; " + TIME)
+    material_cost: Money | None = Field(None, description="材料费, yuan.")
+    labour_cost: Money | None = Field(None, description="人工费, yuan.")
+    quoted: Money | None = Field(None, description="The reviewed price for a job off the list.")
+    key_left: bool | None = Field(None, description="留钥匙.")
+    on_price_list: bool | None = Field(None, description="On the standard price list.")
+    price_reviewed: bool | None = Field(None, description="The price was reviewed.")
+    price_agreed: bool | None = Field(None, description="The resident agreed the price.")
+    verdict: str | None = Field(
+        None, description="居民意见.", json_schema_extra=_enum(Satisfaction.ALL)
+    )
+    repair_class: str | None = Field(
+        None, description="Confirm or overrule the class.", json_schema_extra=_enum(RepairClass.ALL)
+    )
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True, exclude={"version", "by"})
+
+
+class CaseTransition(_Change):
+    """A status change."""
+
+    to: str = Field(description="The status to go to.", json_schema_extra=_enum(Status.ALL))
+    note: str | None = Field(None, description="Why.")
+
+
+class CaseReopen(_Change):
+    """Back to work."""
+
+    reason: str | None = Field(None, description="Why.")
+
+
+class CaseNote(_Change):
+    """A note on the timeline."""
+
+    text: str | None = Field(None, description="The note.")
+
+
+class DeadlineMet(_Change):
+    """A reply given or someone on site."""
+
+    at: str | None = Field(None, description="When (default now); " + TIME)
+
+
+class ComplaintStepRequest(_Change):
+    """The next step. classify needs details nature, subject, reasonable (and sort for a
+    communication complaint); investigate and resolve need a note; assign needs
+    details.responsible; review needs details.causes and prevention."""
+
+    step: str = Field(description="The step.", json_schema_extra=_enum(Step.ORDER))
+    note: str | None = Field(None, description="Findings, decision or what was done.")
+    details: dict[str, Any] | None = Field(None, description="What the step decides.")
+
+
+class CallBackPromise(_Change):
+    """A promised reply (default due: the inquiry reply time)."""
+
+    due_at: str | None = Field(None, description="When; " + TIME)
+
+
+class CallBackAttemptRequest(_Change):
+    """One try: reached needs satisfaction for a satisfaction call-back."""
+
+    outcome: str = Field(description="How it went.", json_schema_extra=_enum(Outcome.ALL))
+    satisfaction: str | None = Field(
+        None, description="满意 / 不满意.", json_schema_extra=_enum(Satisfaction.ALL)
+    )
+    remarks: str | None = Field(None, description="What the resident said.")
+    call_id: int | None = Field(None, ge=1, le=MAX_INT, description="The call of the try.")
+
+
+class CallBackDial(Body):
+    """Who dials: the agent must be ready; their phone rings first."""
+
+    agent_id: int = Field(ge=1, le=MAX_INT, description="The agent whose softphone rings.")
+    by: str | None = Field(None, description=BY)
+
+
+# -- replies ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CasePage:
+    """A page of cases, newest first."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[CaseRecord, ...]
+    """The cases on this page."""
+    total: int
+    """Matches in all pages."""
+    limit: int
+    """Page size used."""
+    offset: int
+    """Offset used."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallBackPage:
+    """A page of call-backs owed, most urgent first."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[CallBackRecord, ...]
+    """The call-backs on this page."""
+    total: int
+    """Matches in all pages."""
+    limit: int
+    """Page size used."""
+    offset: int
+    """Offset used."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadlinePage:
+    """A page of open deadlines, the earliest due first."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[DeadlineItem, ...]
+    """The deadlines on this page."""
+    total: int
+    """Matches in all pages."""
+    limit: int
+    """Page size used."""
+    offset: int
+    """Offset used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Every change to the case, oldest first."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[AuditRecord, ...]
+    """The audit trail."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallBackDialling:
+    """A call-back being dialled. Its call is linked to the case, recorded and transcribed;
+    a try that does not reach the resident is recorded by itself, a reached one waits for
+    the agent's POST .../attempts with this call_id. (The number is not sent.)"""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    callback_id: int
+    """The call-back."""
+    case_id: int
+    """Its case."""
+    call_id: int
+    """The outbound call (GET /api/calls/{id})."""
+    agent_id: int
+    """The agent rung first."""
+
+
+# -- routes ----------------------------------------------------------------------------
+
+# What a change may be refused with besides a bad body: the case is unknown, the rules
+# forbid it, or someone changed the case since it was read.
+CHANGE = [
+    ErrorId.NOT_FOUND,
+    ErrorId.ILLEGAL_TRANSITION,
+    ErrorId.STALE_VERSION,
+    ErrorId.CONFLICT,
+    ErrorId.STORAGE_UNAVAILABLE,
+]
+READ = [ErrorId.NOT_FOUND, ErrorId.STORAGE_UNAVAILABLE]
+THE_CASE = Reply("The case after the change.", CaseRecord)
+
+
+@route(
+    "GET",
+    "/api/cases",
+    operation_id="listCases",
+    summary="Cases, newest first, with filters",
+    replies={200: Reply("A page.", CasePage)},
+    errors=[ErrorId.STORAGE_UNAVAILABLE],
+)
+async def list_cases(request: web.Request, query: CaseListQuery) -> web.StreamResponse:
+    records, total = await request.app[CRM].cases.list(query.to_crm())
+    return json_reply(CasePage(tuple(records), total, query.limit, query.offset))
+
+
+@route(
+    "POST",
+    "/api/cases",
+    operation_id="openCase",
+    summary="Log a contact (e-mail, letter, walk-in, chat, or phone by hand)",
+    replies={201: Reply("The new case.", CaseRecord)},
+    errors=CHANGE,
+)
+async def open_case(request: web.Request, body: CaseOpen) -> web.StreamResponse:
+    """A contact by any channel: phone cases open themselves at hang-up, others here."""
+    v.choice("kind", body.kind, Kind.ALL)
+    # Given for another kind, the book refuses it (400 naming repair), never drops it.
+    given_repair = body.repair is not None and bool(body.repair.model_fields_set)
+    repair = None
+    if body.kind == Kind.REPAIR or given_repair:
+        repair = (body.repair or RepairOpening.model_validate({})).to_crm()
+    complaint = None
+    if body.complaint is not None:
+        complaint = NewComplaint(
+            on_premises=bool(body.complaint.on_premises), serious=bool(body.complaint.serious)
+        )
+    record = await request.app[CRM].cases.open(
+        kind=body.kind,
+        channel=body.channel,
+        summary=body.summary,
+        by=body.by,
+        detail=body.detail,
+        subtype=body.subtype,
+        owner_agent_id=body.owner_agent_id,
+        resident_id=body.resident_id,
+        phone=body.phone,
+        building=body.building,
+        room=body.room,
+        repair=repair,
+        complaint=complaint,
+        answered=bool(body.answered),
+    )
+    return json_reply(record, status=201)
+
+
+@route(
+    "GET",
+    "/api/cases/{id}",
+    operation_id="getCase",
+    summary="One case with all its parts",
+    replies={200: Reply("The case.", CaseRecord)},
+    errors=READ,
+)
+async def get_case(request: web.Request, path: CasePath) -> web.StreamResponse:
+    return json_reply(await request.app[CRM].cases.get(path.id))
+
+
+@route(
+    "PATCH",
+    "/api/cases/{id}",
+    operation_id="updateCase",
+    summary="Edit a case",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def update_case(request: web.Request, path: CasePath, body: CaseUpdate) -> web.StreamResponse:
+    record = await request.app[CRM].cases.update(
+        path.id, version=body.version, by=body.by, changes=body.changes()
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/transitions",
+    operation_id="transitionCase",
+    summary="Change status (rules: 409 with reason)",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def transition(
+    request: web.Request, path: CasePath, body: CaseTransition
+) -> web.StreamResponse:
+    record = await request.app[CRM].cases.transition(
+        path.id, to=body.to, version=body.version, by=body.by, note=body.note
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/reopen",
+    operation_id="reopenCase",
+    summary="Reopen a resolved or closed case",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def reopen(request: web.Request, path: CasePath, body: CaseReopen) -> web.StreamResponse:
+    record = await request.app[CRM].cases.reopen(
+        path.id, version=body.version, by=body.by, reason=body.reason
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/notes",
+    operation_id="noteCase",
+    summary="Add a note",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def note(request: web.Request, path: CasePath, body: CaseNote) -> web.StreamResponse:
+    record = await request.app[CRM].cases.note(
+        path.id, version=body.version, by=body.by, text=body.text
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/deadlines/{rule}/met",
+    operation_id="meetDeadline",
+    summary="Mark a reply given (reply) or someone on site (complaint-on-site)",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def meet(request: web.Request, path: DeadlinePath, body: DeadlineMet) -> web.StreamResponse:
+    record = await request.app[CRM].cases.meet(
+        path.id,
+        rule=path.rule,
+        version=body.version,
+        by=body.by,
+        at=v.when("at", body.at),
+    )
+    return json_reply(record)
+
+
+@route(
+    "GET",
+    "/api/cases/{id}/timeline",
+    operation_id="caseTimeline",
+    summary="Every change, oldest first",
+    replies={200: Reply("The audit trail.", Timeline)},
+    errors=READ,
+)
+async def timeline(request: web.Request, path: CasePath) -> web.StreamResponse:
+    entries = await request.app[CRM].cases.timeline(path.id)
+    return json_reply(Timeline(tuple(entries)))
+
+
+@route(
+    "PATCH",
+    "/api/cases/{id}/work-order",
+    operation_id="updateWorkOrder",
+    summary="Fill in the work order",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def update_order(
+    request: web.Request, path: CasePath, body: WorkOrderUpdate
+) -> web.StreamResponse:
+    record = await request.app[CRM].orders.update(
+        path.id, version=body.version, by=body.by, changes=body.changes()
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/complaint/steps",
+    operation_id="complaintStep",
+    summary="Do the complaint's next step",
+    replies={200: THE_CASE},
+    errors=CHANGE,
+)
+async def complaint_step(
+    request: web.Request, path: CasePath, body: ComplaintStepRequest
+) -> web.StreamResponse:
+    record = await request.app[CRM].complaints.step(
+        path.id,
+        step=body.step,
+        version=body.version,
+        by=body.by,
+        note=body.note,
+        details=body.details,
+    )
+    return json_reply(record)
+
+
+@route(
+    "POST",
+    "/api/cases/{id}/callbacks",
+    operation_id="promiseCallBack",
+    summary="Promise a reply call-back",
+    replies={201: Reply("The case with the call-back.", CaseRecord)},
+    errors=CHANGE,
+)
+async def promise_callback(
+    request: web.Request, path: CasePath, body: CallBackPromise
+) -> web.StreamResponse:
+    record = await request.app[CRM].callbacks.promise(
+        path.id, version=body.version, by=body.by, due_at=v.when("due_at", body.due_at)
+    )
+    return json_reply(record, status=201)
+
+
+@route(
+    "GET",
+    "/api/case-callbacks",
+    operation_id="dueCallBacks",
+    summary="Call-backs owed, most urgent first",
+    replies={200: Reply("A page.", CallBackPage)},
+    errors=[ErrorId.STORAGE_UNAVAILABLE],
+)
+async def due_callbacks(request: web.Request, query: CallBackQuery) -> web.StreamResponse:
+    records, total = await request.app[CRM].callbacks.due(
+        overdue=query.overdue or False, limit=query.limit, offset=query.offset
+    )
+    return json_reply(CallBackPage(tuple(records), total, query.limit, query.offset))
+
+
+@route(
+    "GET",
+    "/api/case-callbacks/{id}",
+    operation_id="getCallBack",
+    summary="One call-back with its tries",
+    replies={200: Reply("The call-back.", CallBackRecord)},
+    errors=READ,
+)
+async def get_callback(request: web.Request, path: CallBackPath) -> web.StreamResponse:
+    return json_reply(await request.app[CRM].callbacks.get(path.id))
+
+
+@route(
+    "POST",
+    "/api/case-callbacks/{id}/attempts",
+    operation_id="callBackAttempt",
+    summary="Record a try and its outcome (unsatisfied reopens the case)",
+    replies={201: Reply("The case after it.", CaseRecord)},
+    errors=CHANGE,
+)
+async def callback_attempt(
+    request: web.Request, path: CallBackPath, body: CallBackAttemptRequest
+) -> web.StreamResponse:
+    record = await request.app[CRM].callbacks.record_attempt(
+        path.id,
+        version=body.version,
+        by=body.by,
+        outcome=body.outcome,
+        satisfaction=body.satisfaction,
+        remarks=body.remarks,
+        call_id=body.call_id,
+    )
+    return json_reply(record, status=201)
+
+
+@route(
+    "GET",
+    "/api/deadlines",
+    operation_id="listDeadlines",
+    summary="Open deadlines of all cases, the earliest due first",
+    replies={200: Reply("A page.", DeadlinePage)},
+    errors=[ErrorId.STORAGE_UNAVAILABLE],
+)
+async def deadlines(request: web.Request, query: DeadlineQuery) -> web.StreamResponse:
+    """Open deadlines of every case, the earliest due first: the supervisor's to-do."""
+    items, total = await request.app[DEADLINES].list(
+        request.app[CRM].clock.now(),
+        overdue=query.overdue,
+        rule=query.rule,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return json_reply(DeadlinePage(tuple(items), total, query.limit, query.offset))
+
+
+@route(
+    "POST",
+    "/api/case-callbacks/{id}/dial",
+    operation_id="dialCallBack",
+    summary="Dial the call-back: the agent's softphone first, then the resident",
+    replies={202: Reply("Dialling started (the outbound call's id).", CallBackDialling)},
+    errors=CHANGE,
+)
+async def dial(request: web.Request, path: CallBackPath, body: CallBackDial) -> web.StreamResponse:
+    """The agent's phone rings first, then the resident's; 202 while that happens."""
+    by = v.actor("by", body.by)
+    dialling = await request.app[DIALLER].dial(path.id, agent_id=body.agent_id, by=by)
+    reply = CallBackDialling(
+        dialling.callback_id, dialling.case_id, dialling.call_id, dialling.agent_id
+    )
+    return json_reply(reply, status=202)
+
+
+ROUTES = (
+    list_cases,
+    open_case,
+    get_case,
+    update_case,
+    transition,
+    reopen,
+    note,
+    meet,
+    timeline,
+    update_order,
+    complaint_step,
+    promise_callback,
+    due_callbacks,
+    get_callback,
+    callback_attempt,
+    deadlines,
+    dial,
+)
 
 
 def add_case_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_get("/api/cases", _list_cases)
-    r.add_post("/api/cases", _open_case)
-    r.add_get("/api/cases/{id}", _get_case)
-    r.add_patch("/api/cases/{id}", _update_case)
-    r.add_post("/api/cases/{id}/transitions", _transition)
-    r.add_post("/api/cases/{id}/reopen", _reopen)
-    r.add_post("/api/cases/{id}/notes", _note)
-    r.add_post("/api/cases/{id}/deadlines/{rule}/met", _meet)
-    r.add_get("/api/cases/{id}/timeline", _timeline)
-    r.add_patch("/api/cases/{id}/work-order", _update_order)
-    r.add_post("/api/cases/{id}/complaint/steps", _complaint_step)
-    r.add_post("/api/cases/{id}/callbacks", _promise_callback)
-    r.add_get("/api/case-callbacks", _due_callbacks)
-    r.add_get("/api/case-callbacks/{id}", _get_callback)
-    r.add_post("/api/case-callbacks/{id}/attempts", _callback_attempt)
-    r.add_get("/api/deadlines", _deadlines)
-    r.add_post("/api/case-callbacks/{id}/dial", _dial)
-
-
-def _case(record: CaseRecord, status: int = 200) -> web.Response:
-    return web.json_response(record.to_json(), status=status)
-
-
-def _version(body: dict[str, Any]) -> int:
-    value = body.get("version")
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INT:
-        raise InvalidInput("version", "is required: the case version you read (an integer)")
-    return value
-
-
-def _optional_id(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INT:
-        raise InvalidInput(key, "must be an id (a positive integer)")
-    return value
-
-
-def _bool_body(body: dict[str, Any], key: str, default: bool = False) -> bool:
-    return default if body.get(key) is None else v.flag(key, body[key])
-
-
-def _object(body: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidInput(key, "must be an object")
-    return value
-
-
-def _int_param(query: MultiMapping[str], key: str, default: int, low: int, high: int) -> int:
-    raw = query.get(key)
-    if not raw:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidQuery(key, f"must be an integer from {low} to {high}")
-    return int(raw)
-
-
-def _bool_param(query: MultiMapping[str], key: str) -> bool | None:
-    raw = query.get(key)
-    if not raw:
-        return None
-    if raw not in ("true", "false"):
-        raise InvalidQuery(key, "must be true or false")
-    return raw == "true"
-
-
-def _time_param(query: MultiMapping[str], key: str) -> Any:
-    raw = query.get(key)
-    if not raw:
-        return None
-    try:
-        return v.when(key, raw)
-    except InvalidInput as err:
-        raise InvalidQuery(key, err.reason + " (encode '+' as %2B)") from None
-
-
-def parse_case_query(query: MultiMapping[str]) -> CaseQuery:
-    """``GET /api/cases`` filters; empty values count as not given (HTML forms send all)."""
-    phone = query.get("phone") or None
-    if phone is not None:
-        try:
-            phone = v.phone("phone", phone)
-        except InvalidInput as err:
-            raise InvalidQuery("phone", err.reason) from None
-    return CaseQuery(
-        kind=query.get("kind") or None,
-        status=tuple(s for s in (query.get("status") or "").split(",") if s),
-        owner_agent_id=_int_param(query, "owner", 0, 1, MAX_INT) or None,
-        resident_id=_int_param(query, "resident", 0, 1, MAX_INT) or None,
-        phone=phone,
-        overdue=_bool_param(query, "overdue"),
-        since=_time_param(query, "since"),
-        until=_time_param(query, "until"),
-        limit=_int_param(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_int_param(query, "offset", 0, 0, MAX_INT),
-    )
-
-
-@answer_errors
-async def _list_cases(request: web.Request) -> web.StreamResponse:
-    query = parse_case_query(request.query)
-    records, total = await request.app[CRM].cases.list(query)
-    return web.json_response(
-        {
-            "items": [r.to_json() for r in records],
-            "total": total,
-            "limit": query.limit,
-            "offset": query.offset,
-        }
-    )
-
-
-@answer_errors
-async def _open_case(request: web.Request) -> web.StreamResponse:
-    """A contact by any channel: phone cases open themselves at hang-up, others here."""
-    body = await json_body(request)
-    known = {
-        "kind",
-        "channel",
-        "summary",
-        "detail",
-        "subtype",
-        "by",
-        "owner_agent_id",
-        "resident_id",
-        "phone",
-        "building",
-        "room",
-        "answered",
-        "repair",
-        "complaint",
-    }
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise InvalidInput(unknown[0], "is not a case field")
-    kind = body.get("kind")
-    v.choice("kind", kind, Kind.ALL)
-    assert isinstance(kind, str)
-    repair_body = _object(body, "repair")
-    # Given for another kind, the book refuses it (400 naming repair), never drops it.
-    repair = _new_repair(repair_body) if kind == Kind.REPAIR or repair_body else None
-    complaint_body = _object(body, "complaint")
-    complaint = None
-    if complaint_body is not None:
-        complaint = NewComplaint(
-            on_premises=_bool_body(complaint_body, "on_premises"),
-            serious=_bool_body(complaint_body, "serious"),
-        )
-    record = await request.app[CRM].cases.open(
-        kind=kind,
-        channel=body.get("channel"),
-        summary=body.get("summary"),
-        by=body.get("by"),
-        detail=body.get("detail"),
-        subtype=body.get("subtype"),
-        owner_agent_id=_optional_id(body, "owner_agent_id"),
-        resident_id=_optional_id(body, "resident_id"),
-        phone=body.get("phone"),
-        building=body.get("building"),
-        room=body.get("room"),
-        repair=repair,
-        complaint=complaint,
-        answered=_bool_body(body, "answered"),
-    )
-    return _case(record, 201)
-
-
-def _new_repair(raw: dict[str, Any] | None) -> NewRepair:
-    raw = raw or {}
-    known = {
-        "fault",
-        "reporter",
-        "appointment_at",
-        "key_left",
-        "on_price_list",
-        "repair_class",
-        "rework_of",
-    }
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise InvalidInput(f"repair.{unknown[0]}", "is not a work order field at opening")
-    fault = raw.get("fault")
-    if fault is not None and not isinstance(fault, str):
-        raise InvalidInput("repair.fault", "must be a string")
-    reporter = raw.get("reporter")
-    if reporter is not None and not isinstance(reporter, str):
-        raise InvalidInput("repair.reporter", "must be a string")
-    repair_class = raw.get("repair_class")
-    if repair_class is not None and not isinstance(repair_class, str):
-        raise InvalidInput("repair.repair_class", "must be urgent or general")
-    return NewRepair(
-        fault=fault,
-        reporter=reporter,
-        appointment_at=v.when("repair.appointment_at", raw.get("appointment_at")),
-        key_left=_bool_body(raw, "key_left"),
-        on_price_list=_bool_body(raw, "on_price_list", True),
-        repair_class=repair_class,
-        rework_of=_optional_id(raw, "rework_of"),
-    )
-
-
-@answer_errors
-async def _get_case(request: web.Request) -> web.StreamResponse:
-    return _case(await request.app[CRM].cases.get(path_id(request)))
-
-
-@answer_errors
-async def _update_case(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    changes = {k: val for k, val in body.items() if k not in ("version", "by")}
-    record = await request.app[CRM].cases.update(
-        path_id(request), version=_version(body), by=body.get("by"), changes=changes
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _transition(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    to = body.get("to")
-    if not isinstance(to, str):
-        raise InvalidInput("to", "is required: the status to go to")
-    record = await request.app[CRM].cases.transition(
-        path_id(request), to=to, version=_version(body), by=body.get("by"), note=body.get("note")
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _reopen(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    record = await request.app[CRM].cases.reopen(
-        path_id(request), version=_version(body), by=body.get("by"), reason=body.get("reason")
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _note(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    record = await request.app[CRM].cases.note(
-        path_id(request), version=_version(body), by=body.get("by"), text=body.get("text")
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _meet(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    record = await request.app[CRM].cases.meet(
-        path_id(request),
-        rule=request.match_info["rule"],
-        version=_version(body),
-        by=body.get("by"),
-        at=v.when("at", body.get("at")),
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _timeline(request: web.Request) -> web.StreamResponse:
-    entries = await request.app[CRM].cases.timeline(path_id(request))
-    return web.json_response({"items": [e.to_json() for e in entries]})
-
-
-@answer_errors
-async def _update_order(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    changes = {k: val for k, val in body.items() if k not in ("version", "by")}
-    record = await request.app[CRM].orders.update(
-        path_id(request), version=_version(body), by=body.get("by"), changes=changes
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _complaint_step(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    step = body.get("step")
-    if not isinstance(step, str):
-        raise InvalidInput("step", "is required: the step to record")
-    record = await request.app[CRM].complaints.step(
-        path_id(request),
-        step=step,
-        version=_version(body),
-        by=body.get("by"),
-        note=body.get("note"),
-        details=_object(body, "details"),
-    )
-    return _case(record)
-
-
-@answer_errors
-async def _promise_callback(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    record = await request.app[CRM].callbacks.promise(
-        path_id(request),
-        version=_version(body),
-        by=body.get("by"),
-        due_at=v.when("due_at", body.get("due_at")),
-    )
-    return _case(record, 201)
-
-
-@answer_errors
-async def _due_callbacks(request: web.Request) -> web.StreamResponse:
-    limit = _int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(request.query, "offset", 0, 0, MAX_INT)
-    records, total = await request.app[CRM].callbacks.due(
-        overdue=_bool_param(request.query, "overdue") or False, limit=limit, offset=offset
-    )
-    return web.json_response(
-        {"items": [r.to_json() for r in records], "total": total, "limit": limit, "offset": offset}
-    )
-
-
-@answer_errors
-async def _get_callback(request: web.Request) -> web.StreamResponse:
-    return web.json_response((await request.app[CRM].callbacks.get(path_id(request))).to_json())
-
-
-@answer_errors
-async def _callback_attempt(request: web.Request) -> web.StreamResponse:
-    body = await json_body(request)
-    outcome = body.get("outcome")
-    if not isinstance(outcome, str):
-        raise InvalidInput("outcome", "is required: reached, no-answer, busy or failed")
-    satisfaction = body.get("satisfaction")
-    if satisfaction is not None and not isinstance(satisfaction, str):
-        raise InvalidInput("satisfaction", "must be satisfied or unsatisfied")
-    record = await request.app[CRM].callbacks.record_attempt(
-        path_id(request),
-        version=_version(body),
-        by=body.get("by"),
-        outcome=outcome,
-        satisfaction=satisfaction,
-        remarks=body.get("remarks"),
-        call_id=_optional_id(body, "call_id"),
-    )
-    return _case(record, 201)
-
-
-@answer_errors
-async def _deadlines(request: web.Request) -> web.StreamResponse:
-    """Open deadlines of every case, the earliest due first: the supervisor's to-do."""
-    limit = _int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(request.query, "offset", 0, 0, MAX_INT)
-    items, total = await request.app[DEADLINES].list(
-        request.app[CRM].clock.now(),
-        overdue=_bool_param(request.query, "overdue"),
-        rule=request.query.get("rule") or None,
-        limit=limit,
-        offset=offset,
-    )
-    return web.json_response(
-        {"items": [i.to_json() for i in items], "total": total, "limit": limit, "offset": offset}
-    )
-
-
-@answer_errors
-async def _dial(request: web.Request) -> web.StreamResponse:
-    """The agent's phone rings first, then the resident's; 202 while that happens."""
-    body = await json_body(request)
-    agent_id = _optional_id(body, "agent_id")
-    if agent_id is None:
-        raise InvalidInput("agent_id", "is required: whose softphone rings first")
-    by = v.actor("by", body.get("by"))
-    dialling = await request.app[DIALLER].dial(path_id(request), agent_id=agent_id, by=by)
-    return web.json_response(
-        {
-            "callback_id": dialling.callback_id,
-            "case_id": dialling.case_id,
-            "call_id": dialling.call_id,
-            "agent_id": dialling.agent_id,
-        },
-        status=202,
-    )
+    add_routes(app, ROUTES)

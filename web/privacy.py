@@ -14,7 +14,7 @@ from crm.staff import Role
 from web.appkeys import QUEUE_FACTS
 from web.audit import record_access
 from web.auth import Principal, principal_of
-from web.errors import error
+from web.errors import ErrorId, error
 
 
 async def took_call(request: web.Request, principal: Principal, call_id: int) -> bool:
@@ -42,4 +42,4 @@ async def hearing_refused(
         await record_access(request, principal, action, target, granted=granted, reason=reason)
     if granted:
         return None
-    return error(403, "forbidden", "you may hear only the calls you took", call_id=call_id)
+    return error(403, ErrorId.FORBIDDEN, "you may hear only the calls you took", call_id=call_id)

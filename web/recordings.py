@@ -12,50 +12,135 @@ and transcript read is in the access audit.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 from aiohttp import web
+from pydantic import Field
 
 from crm.exceptions import Conflict, NotFound
-from crm.recordings import RecordingStatus
+from crm.recordings import RecordingRecord, RecordingStatus
+from crm.repository import DOCUMENTED_FIELDS
+from crm.transcripts import JobRecord, Segment
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
 from web.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
-from web.errors import answer_errors, error, path_id
+from web.errors import ErrorId, error
+from web.params import Params, RecordId
 from web.privacy import hearing_refused
+from web.replies import extended, json_reply
+from web.routes import Reply, add_routes, route
+
+JobStatusName = Literal["queued", "running", "done", "failed"]
 
 
-def add_recording_routes(app: web.Application) -> None:
-    app.router.add_get("/api/calls/{id}/recordings", _recordings)
-    app.router.add_get("/api/recordings/{id}/audio", _audio)
-    app.router.add_get("/api/calls/{id}/transcript", _transcript)
-    app.router.add_post("/api/calls/{id}/transcript/retry", _retry)
-    app.router.add_get("/api/transcription/jobs", _jobs)
+class CallPath(Params):
+    id: RecordId = Field(description="Call id.")
 
 
-@answer_errors
-async def _recordings(request: web.Request) -> web.StreamResponse:
-    call_id = path_id(request)
-    if refused := await hearing_refused(
-        request, call_id, "recordings", f"call {call_id}", audit=False
-    ):
+class RecordingPath(Params):
+    id: RecordId = Field(description="Recording id.")
+
+
+@dataclass(frozen=True, slots=True)
+class Recording(RecordingRecord):
+    """One recording of a call, and where to fetch its audio."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    audio_url: str | None = field(kw_only=True)
+    """Where to fetch the audio, when stored."""
+
+    @classmethod
+    def of(cls, record: RecordingRecord) -> Recording:
+        stored = record.status == RecordingStatus.STORED
+        url = f"/api/recordings/{record.id}/audio" if stored else None
+        return extended(cls, record, audio_url=url)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingList:
+    """A call's recordings."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[Recording, ...]
+    """Oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Turn(Segment):
+    """What one speaker said until the other spoke."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    label: str = field(kw_only=True)
+    """居民, 坐席 or 留言."""
+
+    @classmethod
+    def of(cls, segment: Segment) -> Turn:
+        label = SPEAKER_LABELS.get(segment.speaker, segment.speaker)
+        return extended(cls, segment, label=label)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """A call's transcript."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    call_id: int
+    """The call."""
+    job: JobRecord | None
+    """Its transcription job; null when none was queued."""
+    turns: tuple[Turn, ...]
+    """Empty until the job is done."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobList:
+    """Transcription jobs."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    items: tuple[JobRecord, ...]
+    """Up to 100, oldest first."""
+
+
+class TranscriptQuery(Params):
+    format: Literal["json", "text"] = Field("json", description="json (default) or text.")
+
+
+class JobQuery(Params):
+    status: JobStatusName | None = Field(None, description="Only jobs in this status.")
+
+
+@route(
+    "GET",
+    "/api/calls/{id}/recordings",
+    operation_id="listCallRecordings",
+    summary="A call's recordings: the mix, each speaker, or its message",
+    replies={200: Reply("The call's recordings, oldest first.", RecordingList)},
+    errors=[ErrorId.NOT_FOUND, ErrorId.STORAGE_UNAVAILABLE],
+)
+async def list_recordings(request: web.Request, path: CallPath) -> web.StreamResponse:
+    target = f"call {path.id}"
+    if refused := await hearing_refused(request, path.id, "recordings", target, audit=False):
         return refused
-    items = await request.app[RECORDINGS].for_call(call_id)
-    return web.json_response(
-        {
-            "items": [
-                {
-                    **r.to_json(),
-                    "audio_url": f"/api/recordings/{r.id}/audio"
-                    if r.status == RecordingStatus.STORED
-                    else None,
-                }
-                for r in items
-            ]
-        }
-    )
+    items = await request.app[RECORDINGS].for_call(path.id)
+    return json_reply(RecordingList(tuple(Recording.of(r) for r in items)))
 
 
-@answer_errors
-async def _audio(request: web.Request) -> web.StreamResponse:
-    recording = await request.app[RECORDINGS].get(path_id(request))
+@route(
+    "GET",
+    "/api/recordings/{id}/audio",
+    operation_id="getRecordingAudio",
+    summary="The audio of a stored recording (WAV, 8 kHz 16-bit mono)",
+    replies={200: Reply("The WAV file.", media_type="audio/wav")},
+    errors=[ErrorId.NOT_FOUND, ErrorId.NO_AUDIO, ErrorId.PURGED, ErrorId.STORAGE_UNAVAILABLE],
+)
+async def recording_audio(request: web.Request, path: RecordingPath) -> web.StreamResponse:
+    """no-audio says why (lost from Asterisk before the copy, copy failed, still copying)."""
+    recording = await request.app[RECORDINGS].get(path.id)
     # A player fetches a file in many ranges: one audit row per playback, at its start.
     starting = request.http_range.start in (None, 0)
     target = f"recording {recording.id} ({recording.role}) of call {recording.call_id}"
@@ -64,54 +149,77 @@ async def _audio(request: web.Request) -> web.StreamResponse:
     ):
         return refused
     if recording.status == RecordingStatus.PURGED:
-        return error(410, "purged", "the audio was deleted by the retention setting")
+        return error(410, ErrorId.PURGED, "the audio was deleted by the retention setting")
     if recording.status != RecordingStatus.STORED or recording.path is None:
         reason = recording.error or recording.status
-        return error(404, "no-audio", f"no audio for this recording: {reason}")
-    path = request.app[RECORDING_STORE].path_of(recording.path)
-    if not path.exists():
-        return error(404, "no-audio", "the audio file is missing from the recording store")
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
+        return error(404, ErrorId.NO_AUDIO, f"no audio for this recording: {reason}")
+    stored = request.app[RECORDING_STORE].path_of(recording.path)
+    if not stored.exists():
+        return error(404, ErrorId.NO_AUDIO, "the audio file is missing from the recording store")
+    return web.FileResponse(stored, headers={"Content-Type": "audio/wav"})
 
 
-@answer_errors
-async def _transcript(request: web.Request) -> web.StreamResponse:
-    call_id = path_id(request)
-    if refused := await hearing_refused(request, call_id, "transcript", f"call {call_id}"):
+@route(
+    "GET",
+    "/api/calls/{id}/transcript",
+    operation_id="getCallTranscript",
+    summary="A call's transcript: turns by speaker, every word timed",
+    replies={200: Reply("The transcript and its job.", Transcript, also=("text/plain",))},
+    errors=[ErrorId.NOT_FOUND, ErrorId.STORAGE_UNAVAILABLE],
+)
+async def transcript(
+    request: web.Request, path: CallPath, query: TranscriptQuery
+) -> web.StreamResponse:
+    """job says whether the transcript is queued, running, done or failed (with the
+    reason); turns is empty until it is done. format=text gives '[mm:ss] 居民：…' lines
+    instead."""
+    if refused := await hearing_refused(request, path.id, "transcript", f"call {path.id}"):
         return refused
     book = request.app[TRANSCRIPTS]
     try:
-        job = (await book.job_for_call(call_id)).to_json()
+        job: JobRecord | None = await book.job_for_call(path.id)
     except NotFound:
         job = None
-    segments = await book.transcript(call_id)
-    if request.query.get("format") == "text":
+    segments = await book.transcript(path.id)
+    if query.format == "text":
         return web.Response(text=as_text(segments) + "\n", content_type="text/plain")
-    return web.json_response(
-        {
-            "call_id": call_id,
-            "job": job,
-            "turns": [
-                {**s.to_json(), "label": SPEAKER_LABELS.get(s.speaker, s.speaker)} for s in segments
-            ],
-        }
-    )
+    return json_reply(Transcript(path.id, job, tuple(Turn.of(s) for s in segments)))
 
 
-@answer_errors
-async def _retry(request: web.Request) -> web.StreamResponse:
+@route(
+    "POST",
+    "/api/calls/{id}/transcript/retry",
+    operation_id="retryCallTranscript",
+    summary="Transcribe a call again (after a failure or a model change)",
+    replies={202: Reply("The job, queued again.", JobRecord)},
+    errors=[ErrorId.NOT_FOUND, ErrorId.CONFLICT, ErrorId.STORAGE_UNAVAILABLE],
+)
+async def retry_transcript(request: web.Request, path: CallPath) -> web.StreamResponse:
+    """404: the call has no transcription job; 409: it is queued or running already, or
+    transcription is off."""
     transcriber = request.app[TRANSCRIBER]
     if transcriber is None:
         raise Conflict("transcription is switched off in the configuration")
-    job = await request.app[TRANSCRIPTS].requeue(path_id(request), at=transcriber.clock.now())
+    job = await request.app[TRANSCRIPTS].requeue(path.id, at=transcriber.clock.now())
     transcriber.kick()
-    return web.json_response(job.to_json(), status=202)
+    return json_reply(job, status=202)
 
 
-@answer_errors
-async def _jobs(request: web.Request) -> web.StreamResponse:
-    status = request.query.get("status")
-    if status is not None and status not in ("queued", "running", "done", "failed"):
-        return error(400, "invalid-query", "status: must be queued, running, done or failed")
-    jobs = await request.app[TRANSCRIPTS].jobs(status=status)
-    return web.json_response({"items": [j.to_json() for j in jobs]})
+@route(
+    "GET",
+    "/api/transcription/jobs",
+    operation_id="listTranscriptionJobs",
+    summary="Transcription jobs (the backlog, failures with their reasons)",
+    replies={200: Reply("Up to 100 jobs, oldest first.", JobList)},
+    errors=[ErrorId.STORAGE_UNAVAILABLE],
+)
+async def list_jobs(request: web.Request, query: JobQuery) -> web.StreamResponse:
+    jobs = await request.app[TRANSCRIPTS].jobs(status=query.status)
+    return json_reply(JobList(tuple(jobs)))
+
+
+ROUTES = (list_recordings, recording_audio, transcript, retry_transcript, list_jobs)
+
+
+def add_recording_routes(app: web.Application) -> None:
+    add_routes(app, ROUTES)

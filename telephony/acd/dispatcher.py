@@ -34,10 +34,12 @@ from zoneinfo import ZoneInfo
 from crm.clock import Clock
 from crm.queue_callbacks import AttemptOutcome, CallbackBook, CallbackRecord, CallbackStatus
 from crm.queue_facts import OfferOutcome, Outcome, QueueFacts
+from crm.repository import record_json
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.acd.announcements import expected_wait_s
 from telephony.acd.legs import Leg, OutboundLegs, outcome_of
 from telephony.acd.live import LiveEvents
+from telephony.acd.queue_view import QueueView
 from telephony.acd.roster import AgentRoster, LiveAgent, PauseReason
 from telephony.acd.waiting import ConnectFailed, Talk, Waiting
 from telephony.ari import AriClient, AriError
@@ -236,6 +238,10 @@ class Acd:
         return expected_wait_s(self.position(waiting), handle, staffed)
 
     def snapshot(self) -> list[dict[str, Any]]:
+        """Each queue now, as JSON (the API and the live screens)."""
+        return [record_json(view) for view in self.queue_views()]
+
+    def queue_views(self) -> list[QueueView]:
         """Each queue now: callers waiting, longest wait, agents by state."""
         now = self.clock.now()
         out = []
@@ -243,13 +249,13 @@ class Acd:
             waiting = [w for w in self.waiting if w.queue.name == name]
             longest = max(((now - w.place_at).total_seconds() for w in waiting), default=0.0)
             out.append(
-                {
-                    "queue": name,
-                    "label": queue.label,
-                    "waiting": len(waiting),
-                    "longest_wait_s": round(longest, 1),
-                    "agents": self.roster.counts(name),
-                }
+                QueueView(
+                    queue=name,
+                    label=queue.label,
+                    waiting=len(waiting),
+                    longest_wait_s=round(longest, 1),
+                    agents=self.roster.counts(name),
+                )
             )
         return out
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from crm.agents import AgentDirectory, AgentRecord
 from crm.clock import Clock
+from crm.repository import DOCUMENTED_FIELDS, record_json
 from telephony.acd.agent_state import AgentEvent, AgentState, agent_machine, can_take_calls
 from telephony.acd.live import LiveEvents
 from telephony.transitions import Machine
@@ -32,6 +33,33 @@ class PauseReason:
     MISSED_CALLS = "missed-calls"
     SOFTPHONE_OFFLINE = "softphone-offline"
     SERVICE_RESTART = "service-restart"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """An agent as the ACD sees them now: what the API and the live screens are sent."""
+
+    __pydantic_config__ = DOCUMENTED_FIELDS
+
+    id: int
+    """Agent id."""
+    name: str
+    """Display name."""
+    endpoint: str
+    """What Asterisk dials to ring the agent, e.g. PJSIP/1001."""
+    skills: dict[str, int]
+    """Queues served: {queue name: level 1-10}."""
+    state: AgentState
+    """Current state."""
+    reason: str | None
+    """Why the agent is paused (their own reason, or logged-in, missed-calls,
+    softphone-offline, unreachable, service-restart); null in other states."""
+    since: datetime
+    """When the agent entered this state."""
+    misses: int
+    """Offers not answered in a row (reset by answering); too many pause the agent."""
+    call_id: int | None
+    """The call ringing, taken or being wrapped up; null otherwise."""
 
 
 @dataclass(eq=False)
@@ -59,18 +87,21 @@ class LiveAgent:
     def serves(self, queue: str) -> bool:
         return queue in self.skills
 
+    def view(self) -> AgentView:
+        return AgentView(
+            id=self.id,
+            name=self.name,
+            endpoint=self.endpoint,
+            skills=dict(self.skills),
+            state=self.state,
+            reason=self.reason,
+            since=self.since,
+            misses=self.misses,
+            call_id=self.call_id,
+        )
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "endpoint": self.endpoint,
-            "skills": dict(self.skills),
-            "state": str(self.state),
-            "reason": self.reason,
-            "since": self.since.isoformat(),
-            "misses": self.misses,
-            "call_id": self.call_id,
-        }
+        return record_json(self.view())
 
 
 class AgentRoster:
