@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp import WSServerHandshakeError, web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from crm.staff import Role
 from tests.clocks import ManualClock
@@ -37,10 +37,12 @@ OPEN = {("get", "/healthz"), ("get", "/prompts/{name}.wav")}
 class Service:
     app: web.Application
     clock: ManualClock
+    server: TestServer
     make_client: Callable[..., Any]
 
     async def client(self, **kw: Any) -> Client:
-        client: Client = await self.make_client(self.app, **kw)
+        """Another browser or program on the one running service."""
+        client: Client = await self.make_client(self.server, **kw)
         return client
 
     def origin(self, client: Client) -> str:
@@ -87,11 +89,13 @@ async def login(client: Client, name: str, password: str, *, origin: str) -> int
 
 
 @pytest.fixture
-async def service(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Service:
+async def service(
+    aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], tmp_path: Path
+) -> Service:
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
     app = build_app(unreachable_config(tmp_path), clock, passwords=cheap_hasher())
-    made = Service(app, clock, aiohttp_client)
-    await made.client()  # starts the app: migrations, the staff directory
+    server = await aiohttp_server(app)  # starts the app: migrations, the staff directory
+    made = Service(app, clock, server, aiohttp_client)
     await issue_test_tokens(app)
     return made
 

@@ -240,4 +240,4 @@ def test_openapi_lists_every_error_a_call_route_answers() -> None:
     responses = call_document()["paths"]["/api/calls/{id}"]["get"]["responses"]
     refused = responses["404"]["content"]["application/json"]["schema"]["allOf"][1]
     assert refused["properties"]["error_id"]["enum"] == ["call-not-found"]
-    assert set(responses) == {"200", "400", "404", "503"}
+    assert set(responses) == {"200", "400", "401", "404", "503"}  # 401: the guard

@@ -63,7 +63,7 @@ class Route:
     query: type[Params] | None = None
     body: type[Body] | None = None
     not_found: ErrorId = ErrorId.NOT_FOUND
-    permission: Permission = Permission.SIGNED_IN
+    permission: Permission | None = None  # None: not in the table (never in a service)
     messages: Any = None  # a websocket's: the type of each message it sends
 
     @property
@@ -79,7 +79,7 @@ class Route:
     @property
     def permission_errors(self) -> frozenset[ErrorId]:
         """What the guard (web/auth.py) may answer before the handler runs."""
-        if self.permission is Permission.OPEN:
+        if self.permission is None or self.permission is Permission.OPEN:
             return frozenset()
         found = {ErrorId.UNAUTHORISED}
         if not all(allowed(role, self.permission) for role in Role):
@@ -93,7 +93,7 @@ class Route:
     @property
     def security(self) -> list[dict[str, list[str]]]:
         """OpenAPI security: none for an open route, else a token or the session."""
-        if self.permission is Permission.OPEN:
+        if self.permission is None or self.permission is Permission.OPEN:
             return []
         return [{"token": []}, {"session": []}]
 
@@ -125,10 +125,8 @@ def route(
     messages: Any = None,
 ) -> Callable[[RouteHandler], Route]:
     """Who may call the route is not declared here: web/permissions.py's table says, for
-    every route (a route missing from it is refused at start)."""
+    every route (an app with a route missing from it refuses to start: web/app.py)."""
     permission = permission_for(method.upper(), path)
-    if permission is None:
-        raise TypeError(f"{method} {path} has no entry in web/permissions.py")
 
     def declare(handler: RouteHandler) -> Route:
         inputs = _inputs(handler)
