@@ -473,30 +473,45 @@ def speech_model_env() -> dict[str, str]:
     return {"HOTLINE_VOSK_MODEL": str(model), "HOTLINE_VOSK_LANGUAGE": "ko"} if model else {}
 
 
+class _LockWaitOver(Exception):
+    """SIGALRM ended the wait for the sandbox lock."""
+
+
 @contextlib.contextmanager
 def sandbox_lock(timeout_s: float) -> Iterator[None]:
-    """The lock tests/conftest.py takes, so a test run and the bench never overlap."""
+    """The lock tests/conftest.py takes, so a test run and the bench never overlap.
+
+    Waited for in a blocking ``flock``, in line with the test runs, which block too: a
+    bench that polled would find the lock free only in the instant between one holder's
+    release and the next blocked waiter's wake-up, and starve while test runs queue.
+    SIGALRM ends the wait at ``timeout_s`` (main thread only, as every bench calls it).
+    """
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     with LOCK.open("w") as lock:
-        deadline = time.monotonic() + timeout_s
-        said = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not said:
-                    print(f"waiting for the sandbox lock {LOCK} (a test run holds it)...")
-                    said = True
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"sandbox lock {LOCK} still held after {timeout_s:.0f} s"
-                    ) from None
-                time.sleep(0.5)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for the sandbox lock {LOCK} (a test run holds it)...", flush=True)
+            _wait_for_lock(lock.fileno(), timeout_s)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _wait_for_lock(fd: int, timeout_s: float) -> None:
+    def over(_signum: int, _frame: object) -> None:
+        raise _LockWaitOver
+
+    previous = signal.signal(signal.SIGALRM, over)
+    signal.setitimer(signal.ITIMER_REAL, max(timeout_s, 0.001))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except _LockWaitOver:
+        raise BenchError(f"sandbox lock {LOCK} still held after {timeout_s:.0f} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_step(what: str, argv: Sequence[str], timeout_s: float) -> None:
