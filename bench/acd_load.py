@@ -31,6 +31,10 @@ and the agent hangs up after a random talk time (``--quick``: shorter), drawn fr
 seeded generator per phone, restarted for each side, so both sides get the same draws.
 Our ACD dials them because the bench creates agents 2001… through the service's HTTP API
 (skill inquiry, logged in, ready); app_queue dials them as the queue's static members.
+The API needs a signed-in user: before the service starts, the bench makes two tokens in
+its database with ``hotline token create``, an admin's (adding an agent with its phone)
+and a supervisor's (agent states, the call records), and sends each request with the
+least of them.
 Both sides use the queue's timers from queues.conf: the bench gives the hotline a
 temporary config (``HOTLINE_CONFIG``) whose ``[queues.inquiry]`` has the same ring
 timeout and wrap-up, with the place-in-line announcements and the call-back offer off
@@ -103,8 +107,10 @@ from answer_latency import (
     SIP_CHANNEL_PREFIX,
     SIP_TRUNK,
     SIPP,
+    Bearer,
     BenchError,
     asterisk_cli,
+    cli_token,
     disturbed,
     free_port,
     free_udp_port,
@@ -288,6 +294,8 @@ class Service:
     pid: int
     log: Path
     lag_file: Path
+    admin: Bearer  # adds the agents with their phones (agents:endpoint)
+    supervisor: Bearer  # their states and the call records
 
 
 @contextlib.asynccontextmanager
@@ -295,16 +303,23 @@ async def hotline_service(
     http: aiohttp.ClientSession, workdir: Path, config_file: Path
 ) -> AsyncIterator[Service]:
     port = free_port()
-    service = Service(
-        f"http://127.0.0.1:{port}", 0, workdir / "service.log", workdir / "service-lag.json"
-    )
+    lag_file = workdir / "service-lag.json"
     env = {
         **os.environ,
         "HOTLINE_CONFIG": str(config_file),
         "HOTLINE_DB_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
         "HOTLINE_HTTP_PORT": str(port),
-        "BENCH_LAG_FILE": str(service.lag_file),
+        "BENCH_LAG_FILE": str(lag_file),
     }
+    service = Service(
+        f"http://127.0.0.1:{port}",
+        0,
+        workdir / "service.log",
+        lag_file,
+        # in the service's database before it starts, as an operator would make them
+        admin=await cli_token("bench-acd-admin", "admin", env),
+        supervisor=await cli_token("bench-acd-supervisor", "supervisor", env),
+    )
     with service.log.open("wb") as log:
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -894,17 +909,27 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 # -- the hotline side's extras: agents, records, lag -----------------------------------
-async def post_json(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    async with http.post(url, json=body, timeout=aiohttp.ClientTimeout(10)) as resp:
+async def post_json(
+    http: aiohttp.ClientSession, url: str, bearer: Bearer, body: dict[str, Any]
+) -> tuple[int, Any]:
+    async with http.post(
+        url, json=body, headers=bearer.headers, timeout=aiohttp.ClientTimeout(10)
+    ) as resp:
         return resp.status, await resp.json(content_type=None)
 
 
-async def staff(http: aiohttp.ClientSession, base: str, extensions: Sequence[str]) -> None:
-    """Agents 20NN on the simulated phones, skill inquiry, logged in and ready."""
+async def staff(http: aiohttp.ClientSession, service: Service, extensions: Sequence[str]) -> None:
+    """Agents 20NN on the simulated phones, skill inquiry, logged in and ready.
+
+    Adding an agent with its phone is an admin's act; logging them in and making them
+    ready is a supervisor's.
+    """
+    base = service.base
     for extension in extensions:
         status, agent = await post_json(
             http,
             f"{base}/api/agents",
+            service.admin,
             {
                 "name": f"坐席{extension}",
                 "endpoint": AgentSimulator.endpoint(extension),
@@ -915,7 +940,10 @@ async def staff(http: aiohttp.ClientSession, base: str, extensions: Sequence[str
             raise BenchError(f"POST /api/agents: HTTP {status}: {agent}")
         for action in ("log-in", "ready"):
             status, body = await post_json(
-                http, f"{base}/api/agents/{agent['id']}/state", {"action": action}
+                http,
+                f"{base}/api/agents/{agent['id']}/state",
+                service.supervisor,
+                {"action": action},
             )
             if status != 200:
                 raise BenchError(f"agent {extension} {action}: HTTP {status}: {body}")
@@ -924,12 +952,15 @@ async def staff(http: aiohttp.ClientSession, base: str, extensions: Sequence[str
 async def check_records(
     http: aiohttp.ClientSession, service: Service, db_url: str, prefix: str, expected: int
 ) -> list[str]:
-    """Every call's record via GET /api/calls, and its queue entry in the database."""
+    """Every call's record via GET /api/calls, and its queue entry in the database.
+
+    Read as a supervisor: numbers unmasked, so the run's caller prefix finds its calls.
+    """
     items: list[dict[str, Any]] = []
     offset, total = 0, 1
     while offset < total:
         status, body = await get_json(
-            http, f"{service.base}/api/calls", limit="500", offset=str(offset)
+            http, f"{service.base}/api/calls", service.supervisor, limit="500", offset=str(offset)
         )
         if status != 200:
             raise BenchError(f"GET /api/calls: HTTP {status}: {body}")
@@ -1094,7 +1125,7 @@ async def hotline_side(
         config_file = workdir / "hotline-bench.toml"
         bench_config(config, config_file, queue)
         async with hotline_service(ctx.http, workdir, config_file) as service:
-            await staff(ctx.http, service.base, queue.extensions)
+            await staff(ctx.http, service, queue.extensions)
             print(
                 f"{time.strftime('%H:%M:%S')} hotline ACD: {mode.callers} callers → "
                 f"{describe_target('hotline', mode, ctx.callers_mode)} "

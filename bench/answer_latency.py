@@ -58,7 +58,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +106,8 @@ SETTLE_TIMEOUT_S = 30.0
 RECORDS_TIMEOUT_S = 30.0
 HEALTH_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
+TOKEN_TIMEOUT_S = 60.0
+TOKEN_DAYS = 1  # far longer than any run; the database goes with the run anyway
 
 
 class BenchError(Exception):
@@ -471,30 +473,45 @@ def speech_model_env() -> dict[str, str]:
     return {"HOTLINE_VOSK_MODEL": str(model), "HOTLINE_VOSK_LANGUAGE": "ko"} if model else {}
 
 
+class _LockWaitOver(Exception):
+    """SIGALRM ended the wait for the sandbox lock."""
+
+
 @contextlib.contextmanager
 def sandbox_lock(timeout_s: float) -> Iterator[None]:
-    """The lock tests/conftest.py takes, so a test run and the bench never overlap."""
+    """The lock tests/conftest.py takes, so a test run and the bench never overlap.
+
+    Waited for in a blocking ``flock``, in line with the test runs, which block too: a
+    bench that polled would find the lock free only in the instant between one holder's
+    release and the next blocked waiter's wake-up, and starve while test runs queue.
+    SIGALRM ends the wait at ``timeout_s`` (main thread only, as every bench calls it).
+    """
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     with LOCK.open("w") as lock:
-        deadline = time.monotonic() + timeout_s
-        said = False
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not said:
-                    print(f"waiting for the sandbox lock {LOCK} (a test run holds it)...")
-                    said = True
-                if time.monotonic() > deadline:
-                    raise BenchError(
-                        f"sandbox lock {LOCK} still held after {timeout_s:.0f} s"
-                    ) from None
-                time.sleep(0.5)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for the sandbox lock {LOCK} (a test run holds it)...", flush=True)
+            _wait_for_lock(lock.fileno(), timeout_s)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _wait_for_lock(fd: int, timeout_s: float) -> None:
+    def over(_signum: int, _frame: object) -> None:
+        raise _LockWaitOver
+
+    previous = signal.signal(signal.SIGALRM, over)
+    signal.setitimer(signal.ITIMER_REAL, max(timeout_s, 0.001))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except _LockWaitOver:
+        raise BenchError(f"sandbox lock {LOCK} still held after {timeout_s:.0f} s") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_step(what: str, argv: Sequence[str], timeout_s: float) -> None:
@@ -506,6 +523,58 @@ def run_step(what: str, argv: Sequence[str], timeout_s: float) -> None:
         raise BenchError(f"{what} failed: {err}") from err
     if done.returncode != 0:
         raise BenchError(f"{what} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+
+
+# -- signing in ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bearer:
+    """An API token of the bench's own service, as the header every API request carries.
+
+    Since issue 13 every ``/api/*`` route needs a signed-in user. Each bench holds the
+    least role its requests need (reading calls: a supervisor; adding an agent with its
+    phone: an admin) in a database deleted with the run. The secret is never printed:
+    ``repr`` leaves it out.
+    """
+
+    name: str
+    role: str
+    secret: str = field(repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+async def cli_token(name: str, role: str, env: Mapping[str, str]) -> Bearer:
+    """A token made by ``hotline token create`` in the service's environment ``env``.
+
+    Run before the service starts, as an operator would; the command migrates the fresh
+    database and prints the secret alone on standard output. In a thread, so the bench's
+    own ARI streams keep being read meanwhile.
+    """
+    argv = [str(HOTLINE), "token", "create", name, "--role", role]
+    argv += ["--expires-days", str(TOKEN_DAYS)]
+    try:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            argv,
+            cwd=ROOT,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=TOKEN_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise BenchError(f"hotline token create {name} failed: {err}") from err
+    secret = done.stdout.strip()
+    if done.returncode != 0 or not secret or len(secret.split()) != 1:
+        # stderr only: stdout may hold the secret
+        raise BenchError(
+            f"hotline token create {name} --role {role} failed ({done.returncode}): "
+            f"{done.stderr.strip()[-800:]}"
+        )
+    return Bearer(name, role, secret)
 
 
 def free_port() -> int:
@@ -520,6 +589,23 @@ def require_loopback(url: str) -> None:
         raise BenchError(f"ARI at {url} is not on loopback; the bench only talks to 127.0.0.1")
 
 
+def service_env(
+    workdir: Path, port: int, extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment ``hotline serve`` runs in: its own database in ``workdir``.
+
+    ``hotline token create`` runs in the same one, so its token is in the database the
+    service then reads.
+    """
+    return {
+        **os.environ,
+        **(extra_env or {}),
+        "HOTLINE_DB_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        "HOTLINE_HTTP_PORT": str(port),
+        **speech_model_env(),
+    }
+
+
 @contextlib.asynccontextmanager
 async def hotline_service(
     http: aiohttp.ClientSession,
@@ -529,13 +615,7 @@ async def hotline_service(
     extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[str]:
     """``hotline serve`` as a subprocess on its own database; yields its base URL."""
-    env = {
-        **os.environ,
-        **(extra_env or {}),
-        "HOTLINE_DB_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-        "HOTLINE_HTTP_PORT": str(port),
-        **speech_model_env(),
-    }
+    env = service_env(workdir, port, extra_env)
     base = f"http://127.0.0.1:{port}"
     log_path = workdir / "service.log"
     with log_path.open("wb") as log:
@@ -678,8 +758,14 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-async def get_json(http: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, Any]:
-    async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(10)) as resp:
+async def get_json(
+    http: aiohttp.ClientSession, url: str, bearer: Bearer | None = None, **params: str
+) -> tuple[int, Any]:
+    """GET, signed in as ``bearer`` (every ``/api/*`` route) or not (``/healthz``)."""
+    headers = bearer.headers if bearer else None
+    async with http.get(
+        url, params=params, headers=headers, timeout=aiohttp.ClientTimeout(10)
+    ) as resp:
         return resp.status, await resp.json(content_type=None)
 
 
@@ -696,9 +782,9 @@ async def settle(ari: AriClient, http: aiohttp.ClientSession, base: str) -> None
 
 
 async def check_records(
-    http: aiohttp.ClientSession, base: str, channel_ids: set[str]
+    http: aiohttp.ClientSession, base: str, reader: Bearer, channel_ids: set[str]
 ) -> dict[str, dict[str, Any]]:
-    """The service's records of these channels, via its API (every page).
+    """The service's records of these channels, via its API (every page), as ``reader``.
 
     Polled until each call has a closed record or the time limit passes: the service
     closes a record just after the hang-up, not at it.
@@ -712,7 +798,7 @@ async def check_records(
             if offset >= total:
                 break
             status, body = await get_json(
-                http, f"{base}/api/calls", limit="500", offset=str(offset)
+                http, f"{base}/api/calls", reader, limit="500", offset=str(offset)
             )
             if status != 200:
                 raise BenchError(f"GET /api/calls: HTTP {status}: {body}")
@@ -869,9 +955,13 @@ async def bench(config: Config, args: argparse.Namespace) -> int:
                 with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
                     port = free_port()
                     callers = Callers(args.callers, ari, observer, Path(tmp))
+                    # reads the call records: a supervisor's act
+                    reader = await cli_token(
+                        "bench-latency-reader", "supervisor", service_env(Path(tmp), port)
+                    )
                     async with hotline_service(http, Path(tmp), port) as base:
                         print(f"service: hotline serve on {base}, database {tmp}/bench.db")
-                        await run_all(callers, http, base, scenarios, args)
+                        await run_all(callers, http, base, reader, scenarios, args)
                         _, health = await get_json(http, f"{base}/healthz")
                         if health.get("ari", {}).get("application_replaced"):
                             print("WARNING: another client took the 'hotline' ARI app")
@@ -980,6 +1070,7 @@ async def run_all(
     callers: Callers,
     http: aiohttp.ClientSession,
     base: str,
+    reader: Bearer,
     scenarios: Sequence[Scenario],
     args: argparse.Namespace,
 ) -> None:
@@ -1014,7 +1105,7 @@ async def run_all(
                     print(f"  {kind}: {len(problems)} call(s), e.g. {sorted(problems)[0]}")
             await settle(ari, http, base)
     every: set[str] = set().union(*hotline_ids.values())
-    found = await check_records(http, base, every)
+    found = await check_records(http, base, reader, every)
     complete = sum(1 for r in found.values() if r.get("answered_at") and r.get("ended_at"))
     per_scenario = "; ".join(records_line(name, ids, found) for name, ids in hotline_ids.items())
     print(f"records complete: {complete}/{len(every)} (answered_at and ended_at; {per_scenario})")

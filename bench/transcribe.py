@@ -55,16 +55,19 @@ database and recording folder in a temporary folder, transcription with the pack
 Korean model, the shipped ``workers`` (``--workers``) and ``warm_start``, and no
 place-in-line announcement or call-back offer in any queue, under an aiohttp
 ``AppRunner`` on 127.0.0.1 and a free port. The call is placed once the workers have
-loaded the model. One agent, 1301 (skill repair), is created through the service's
-API, logged in and made ready; its phone is an ``AgentSimulator`` that answers after
-0.5 s and plays the agent leg. A
-``ResidentSimulator`` dials 400, presses 2 (repair) and 2 (general), waits until the
-agent's phone has answered, plays the resident leg (so both legs start together, as in
-the leg files) and hangs up when it has finished. From that moment (this process's
-clock) the bench polls the service's API every 0.1 s: ``GET /api/calls`` for the call's
-id, then ``GET /api/calls/{id}/transcript`` until the job is ``done`` (or ``failed``,
-which is reported). That interval is the figure, printed with the target 10 s + 0.15 ×
-the call's length (the mixed recording's ``duration_s``) and the ratio to it; the
+loaded the model. The API needs a signed-in user: once the service is up, the bench
+issues two tokens through its ``StaffDirectory``, an admin's and a supervisor's, and
+sends each request with the least of them. One agent, 1301 (skill repair), is created
+through the service's API (an admin's act: its phone), logged in and made ready (a
+supervisor's); its phone is an ``AgentSimulator`` that answers after 0.5 s and plays the
+agent leg. A ``ResidentSimulator`` dials 400, presses 2 (repair) and 2 (general), waits
+until the agent's phone has answered, plays the resident leg (so both legs start
+together, as in the leg files) and hangs up when it has finished. From that moment (this
+process's clock) the bench polls the service's API every 0.1 s as the supervisor: ``GET
+/api/calls`` for the call's id, then ``GET /api/calls/{id}/transcript`` until the job is
+``done`` (or ``failed``, which is reported). That interval is the figure, printed with
+the target 10 s + 0.15 × the call's length (the mixed recording's ``duration_s``) and
+the ratio to it; the
 recordings' ``stored_at`` and the job's ``started_at`` / ``finished_at`` from the API
 break it down (hang-up → stored → job started → done → seen by the poll). Its baseline
 is part 1's bare-Vosk CPU per second of audio times the two legs of this call: how long
@@ -88,6 +91,7 @@ import json
 import logging
 import os
 import platform
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -98,7 +102,7 @@ import uuid
 import wave
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +117,8 @@ from answer_latency import (
     HOTLINE,
     ROOT,
     SANDBOX,
+    TOKEN_DAYS,
+    Bearer,
     BenchError,
     free_port,
     get_json,
@@ -121,8 +127,9 @@ from answer_latency import (
     sandbox_lock,
 )
 
+from crm.staff import Role
 from telephony.ari import AriClient, AriError, listening
-from telephony.config import AccessConfig, Config, DatabaseConfig, load_config
+from telephony.config import Config, DatabaseConfig, load_config
 from telephony.exceptions import HotlineError
 from telephony.recording.decoder import LegText
 from telephony.recording.pool import DecoderPool
@@ -138,7 +145,7 @@ from telephony.simulator import (
     SimulatedCall,
 )
 from web.app import build_app
-from web.appkeys import TRANSCRIBER
+from web.appkeys import CLOCK, STAFF, TRANSCRIBER
 
 # Property management on the phone, in Korean (the only model here is Korean).
 AGENT_LINES = (
@@ -466,14 +473,17 @@ def sandbox_root() -> Path:
     return Path(done.stdout.strip())
 
 
-REVIEWER_TOKEN = f"bench-{os.getpid()}-reviewer-token"  # this run only
+async def issued_token(app: web.Application, name: str, role: Role) -> Bearer:
+    """A token of the in-process service, issued through its StaffDirectory once started.
 
-
-async def review_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    """GET as a reviewer: recordings and transcripts need the reviewer token."""
-    headers = {"Authorization": f"Bearer {REVIEWER_TOKEN}"}
-    async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(10)) as resp:
-        return resp.status, await resp.json(content_type=None)
+    Only its sha256 reaches the run's database; the secret stays in this process.
+    """
+    secret = f"bench_{secrets.token_urlsafe(32)}"
+    now = app[CLOCK].now()
+    await app[STAFF].issue_token(
+        name, role, secret, expires_at=now + timedelta(days=TOKEN_DAYS), at=now
+    )
+    return Bearer(name, role, secret)
 
 
 def service_config(tmp: Path, model: Path, workers: int | None) -> Config:
@@ -493,7 +503,6 @@ def service_config(tmp: Path, model: Path, workers: int | None) -> Config:
             warm_start=True,
             workers=workers or config.transcription.workers,
         ),
-        access=AccessConfig(reviewer_token=REVIEWER_TOKEN),
         queues=queues,
     )
 
@@ -512,15 +521,24 @@ async def until(
         await asyncio.sleep(every_s)
 
 
-async def post_json(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> tuple[int, Any]:
-    async with http.post(url, json=body, timeout=aiohttp.ClientTimeout(10)) as resp:
+async def post_json(
+    http: aiohttp.ClientSession, url: str, bearer: Bearer, body: dict[str, Any]
+) -> tuple[int, Any]:
+    async with http.post(
+        url, json=body, headers=bearer.headers, timeout=aiohttp.ClientTimeout(10)
+    ) as resp:
         return resp.status, await resp.json(content_type=None)
 
 
-async def add_agent(http: aiohttp.ClientSession, base: str) -> None:
+async def add_agent(
+    http: aiohttp.ClientSession, base: str, admin: Bearer, supervisor: Bearer
+) -> None:
+    """Agent 1301, logged in and ready: added by an admin (its phone), made ready by a
+    supervisor."""
     status, agent = await post_json(
         http,
         f"{base}/api/agents",
+        admin,
         {
             "name": f"坐席{AGENT_EXTEN}",
             "endpoint": AgentSimulator.endpoint(AGENT_EXTEN),
@@ -531,7 +549,7 @@ async def add_agent(http: aiohttp.ClientSession, base: str) -> None:
         raise BenchError(f"POST /api/agents: HTTP {status}: {agent}")
     for action in ("log-in", "ready"):
         status, body = await post_json(
-            http, f"{base}/api/agents/{agent['id']}/state", {"action": action}
+            http, f"{base}/api/agents/{agent['id']}/state", supervisor, {"action": action}
         )
         if status != 200:
             raise BenchError(f"agent {action}: HTTP {status}: {body}")
@@ -585,7 +603,9 @@ async def part_two(legs: Legs, tmp: Path, workers: int | None) -> CallResult:
                 f"service on {base} (database {tmp}/h.db); model loaded in its worker "
                 f"{loop.time() - started:.1f} s after the start"
             )
-            await add_agent(http, base)
+            admin = await issued_token(app, "bench-transcribe-admin", Role.ADMIN)
+            supervisor = await issued_token(app, "bench-transcribe-supervisor", Role.SUPERVISOR)
+            await add_agent(http, base, admin, supervisor)
             agents.behaviour[AGENT_EXTEN] = AgentBehaviour(
                 answer_after_s=0.5, play=f"sound:{SOUNDS}/agent"
             )
@@ -623,7 +643,9 @@ async def part_two(legs: Legs, tmp: Path, workers: int | None) -> CallResult:
                 hung_up = loop.time()
                 hung_up_at = datetime.now(UTC)
                 say("call: the resident hung up; polling for the transcript")
-                return await wait_for_transcript(http, base, call, hung_up, hung_up_at, legs)
+                return await wait_for_transcript(
+                    http, base, supervisor, call, hung_up, hung_up_at, legs
+                )
         finally:
             for channel in [
                 *([call.resident_leg, call.hotline_leg] if call else []),
@@ -637,6 +659,7 @@ async def part_two(legs: Legs, tmp: Path, workers: int | None) -> CallResult:
 async def wait_for_transcript(
     http: aiohttp.ClientSession,
     base: str,
+    supervisor: Bearer,
     call: SimulatedCall,
     hung_up: float,
     hung_up_at: datetime,
@@ -650,14 +673,16 @@ async def wait_for_transcript(
     body: dict[str, Any] = {}
     while loop.time() < give_up:
         if call_id is None:
-            status, calls = await get_json(http, f"{base}/api/calls", limit="50")
+            status, calls = await get_json(http, f"{base}/api/calls", supervisor, limit="50")
             if status != 200:
                 raise BenchError(f"GET /api/calls: HTTP {status}: {calls}")
             for item in calls["items"]:
                 if item["channel_id"] == call.hotline_leg:
                     call_id = int(item["id"])
         if call_id is not None:
-            status, body = await review_json(http, f"{base}/api/calls/{call_id}/transcript")
+            status, body = await get_json(
+                http, f"{base}/api/calls/{call_id}/transcript", supervisor
+            )
             if status != 200:
                 raise BenchError(f"GET /api/calls/{call_id}/transcript: HTTP {status}: {body}")
             job = body.get("job")
@@ -667,7 +692,7 @@ async def wait_for_transcript(
         await asyncio.sleep(POLL_S)
     recordings: list[dict[str, Any]] = []
     if call_id is not None:
-        status, found = await review_json(http, f"{base}/api/calls/{call_id}/recordings")
+        status, found = await get_json(http, f"{base}/api/calls/{call_id}/recordings", supervisor)
         if status == 200:
             recordings = found["items"]
     mixed = [r for r in recordings if r["role"] == "mixed" and r.get("duration_s")]
