@@ -65,10 +65,17 @@ class CallFacts:
     started_at: datetime
     queue: str | None  # what the caller chose (a submenu's queue counts), else routed to
     tag: str | None  # the IVR's urgent / general for a repair
-    agent_id: int | None  # who answered
+    agent_id: int | None  # the agent who answered (None: nobody, or the duty phone)
     message_id: int | None
     queue_callback: tuple[int, datetime] | None  # id, expires_at
     talked: bool = True  # False: an agent picked up but the two were never bridged
+    # Somebody answered: an agent, or the duty manager's phone (no agent record) that an
+    # emergency rings with the agents: nobody is then owed an "unanswered" alarm.
+    answered: bool = False
+
+    @property
+    def reached(self) -> bool:
+        return self.answered and self.talked
 
     @property
     def urgent(self) -> bool:
@@ -128,7 +135,8 @@ class CallIntake(Repository):
                     .order_by(m.QueueCallback.id.desc())
                 )
             ).first()
-        answered = [e for e in entries if e.agent_id is not None and e.answered_at is not None]
+        answered = [e for e in entries if e.answered_at is not None]
+        owners = [e for e in answered if e.agent_id is not None]
         last = entries[-1] if entries else None
         # The caller's own choice first; records from before it was stored fall back to
         # the queue entry, then to where the call was routed.
@@ -145,7 +153,8 @@ class CallIntake(Repository):
             started_at=call.started_at,
             queue=choice.queue if choice is not None else None,
             tag=choice.tag if choice is not None else None,
-            agent_id=answered[-1].agent_id if answered else None,
+            agent_id=owners[-1].agent_id if owners else None,
+            answered=bool(answered),
             message_id=message,
             talked=call.end_reason != CONNECT_FAILED,
             queue_callback=(callback[0], callback[1]) if callback is not None else None,
@@ -178,7 +187,7 @@ class CallIntake(Repository):
         case = await self._owed_reply(facts, case)
         if facts.message_id is not None:
             await self._file_message(facts.message_id, case.id, facts.queue)
-        if facts.agent_id is None and facts.urgent:
+        if not facts.answered and facts.urgent:
             self._raise_urgent(facts, case)
         payload = {
             "case_id": case.id,
@@ -298,7 +307,7 @@ class CallIntake(Repository):
             resident = await self.desk.residents.get(resident_id)
             building, room = resident.building, resident.room
         label = Kind.LABELS[kind]
-        summary = f"{label}来电" if facts.agent_id is not None else f"{label}来电（未接通）"
+        summary = f"{label}来电" if facts.answered else f"{label}来电（未接通）"
         return await self.desk.cases.open(
             kind=kind,
             channel="phone",
@@ -317,7 +326,7 @@ class CallIntake(Repository):
 
     async def _owed_reply(self, facts: CallFacts, case: CaseRecord) -> CaseRecord:
         """Nobody answered: the resident asked for a call-back, or is owed one anyway."""
-        if (facts.agent_id is not None and facts.talked) or case.phone is None:
+        if facts.reached or case.phone is None:
             return case
         now = self.desk.clock.now()
         callback_id = facts.queue_callback[0] if facts.queue_callback is not None else None

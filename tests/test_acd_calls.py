@@ -370,6 +370,17 @@ async def test_emergency_rings_every_ready_agent_and_the_duty_phone_first_answer
 
     record = await hotline.record(call.hotline_leg, timeout_s=40)
     assert record["end_reason"] == "agent-hangup"
+
+    async def case() -> dict[str, Any] | None:
+        _, body = await hotline.get("/api/cases", phone="13911112222")
+        found = [c for c in body["items"] if record["id"] in [x["call_id"] for x in c["calls"]]]
+        return found[0] if found else None
+
+    # The duty manager talked to the resident: the case owes no call-back, and the duty
+    # phone is not rung a second time as if nobody had answered (it once was).
+    opened = await eventually(case, timeout_s=20, what="the emergency's case")
+    assert [c for c in opened["callbacks"] if c["status"] == "due"] == []
+    assert "未接通" not in opened["summary"]
     assert sorted(r.extension for r in agents.rings) == ["1041", "1042", "1099"]
     assert {r.caller for r in agents.rings} == {"13911112222"}
     (entry,) = await settled_entries(config, record["id"])
