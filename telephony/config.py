@@ -9,6 +9,7 @@ failing on the first call that needs it.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -610,7 +611,9 @@ def _access(acc: _Reader) -> AccessConfig:
         secure_cookies=acc.get(
             "secure_cookies", defaults.secure_cookies, CookieSecurity, "auto, always or never"
         ),
-        trusted_proxies=acc.get("trusted_proxies", (), _text_tuple, "a list of addresses"),
+        trusted_proxies=acc.get(
+            "trusted_proxies", (), _networks, "a list of addresses or networks like 10.0.0.0/24"
+        ),
         allowed_origins=acc.get(
             "allowed_origins", (), _origins, "a list of origins like https://hotline.example"
         ),
@@ -623,6 +626,14 @@ RETIRED_HOW = (
     "integrations use API tokens (hotline token create); see the README, "
     "'Upgrading from the shared tokens'"
 )
+
+
+def _networks(raw: Any) -> tuple[str, ...]:
+    """Addresses or networks (10.0.0.5, 10.0.0.0/24): a typo fails the start, not a request."""
+    networks = _text_tuple(raw)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names it
+    return networks
 
 
 def _text_tuple(raw: Any) -> tuple[str, ...]:

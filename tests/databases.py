@@ -14,6 +14,7 @@ seconds (conftest's ``pool_waits`` fails it on the log line even where the error
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -23,7 +24,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from crm.db import MIGRATIONS_DIR, create_engine, migrate
 
@@ -78,9 +80,9 @@ async def pg_template(admin_url: str) -> str:
                 stale = await connection.exec_driver_sql(
                     "SELECT datname FROM pg_database WHERE datname LIKE 'hotline_template_%'"
                 )
-                for (old,) in stale.all():
-                    await connection.exec_driver_sql(f'DROP DATABASE "{old}" WITH (FORCE)')
                 building = f"{name}_building"
+                for (old,) in stale.all():
+                    await _drop_stale(connection, old, ours=old == building)
                 await connection.exec_driver_sql(f'CREATE DATABASE "{building}"')
             await migrate(_url_for(admin_url, building))
             async with admin.connect() as connection:
@@ -89,6 +91,21 @@ async def pg_template(admin_url: str) -> str:
     finally:
         await admin.dispose()
     return name
+
+
+async def _drop_stale(connection: AsyncConnection, database: str, *, ours: bool) -> None:
+    """Templates of other schemas go, but never from under another test run.
+
+    A second checkout on this machine (another branch, another schema) may be building
+    or copying its own template right now: forcing it away killed that run's migration
+    ("terminating connection due to administrator command"). Only our own half-built
+    leftover is forced; another's is dropped only when nobody is connected to it.
+    """
+    if ours:
+        await connection.exec_driver_sql(f'DROP DATABASE "{database}" WITH (FORCE)')
+    elif not database.endswith("_building"):
+        with contextlib.suppress(DBAPIError):  # in use by another run: leave it
+            await connection.exec_driver_sql(f'DROP DATABASE "{database}"')
 
 
 async def _template_exists(admin: AsyncEngine, name: str) -> bool:

@@ -484,3 +484,28 @@ async def test_numbers_are_masked_but_where_the_user_needs_them(service: Service
     event = await ws.receive_json(timeout=10)
     assert event["caller_number"] == "139****2222"
     await ws.close()
+
+
+async def test_only_a_trusted_proxy_says_who_the_client_is(
+    aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The audit names the address the proxy saw, and the cookies are Secure when it says
+    https; from anyone else the same headers are ignored (anybody can write them)."""
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    cases = (((), "127.0.0.1", False), (("127.0.0.0/8",), "203.0.113.9", True))
+    for trusted, address, secure in cases:
+        config = unreachable_config(tmp_path / str(len(trusted)))
+        config = dataclasses.replace(
+            config, access=dataclasses.replace(config.access, trusted_proxies=trusted)
+        )
+        clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+        app = build_app(config, clock, passwords=cheap_hasher())
+        service = Service(app, clock, await aiohttp_server(app), aiohttp_client)
+        await issue_test_tokens(app)
+        client = await service.client(headers={**forwarded, **SUPERVISOR})
+        async with client.get("/login") as resp:
+            assert ("Secure" in resp.headers["Set-Cookie"]) is secure
+        async with client.get("/api/calls/1/transcript") as resp:
+            assert resp.status == 200
+        (row,) = [r for r in await service.audit() if r["action"] == "transcript"]
+        assert row["address"] == address

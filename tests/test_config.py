@@ -327,6 +327,7 @@ def test_access_rules_are_read_and_checked(tmp_path: Path) -> None:
         ('allowed_origins = ["hotline.example"]', "access.allowed_origins"),
         ('agent_endpoints = "("', "access.agent_endpoints"),
         ('secure_cookies = "sometimes"', "access.secure_cookies"),
+        ('trusted_proxies = ["10.0.0.300"]', "access.trusted_proxies"),
     ):
         path.write_text(f"[access]\n{bad}\n")
         with pytest.raises(ConfigError) as caught:

@@ -29,7 +29,7 @@ from web.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from web.bodies import Body
 from web.errors import ErrorId
 from web.live_events import CallbackStatusName, LiveEvent
-from web.masking import masked_event
+from web.masking import mask_tree
 from web.params import DEFAULT_LIMIT, Limit, Offset, Params, RecordId
 from web.replies import extended, json_reply
 from web.routes import Reply, add_routes, route
@@ -474,7 +474,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     acd, roster = request.app[ACD], request.app[ROSTER]
     with request.app[LIVE].subscribe() as events:
         await ws.send_json(
-            masked_event(
+            mask_tree(
                 {
                     "type": "snapshot",
                     "queues": acd.snapshot(),
@@ -490,7 +490,7 @@ async def live(request: web.Request) -> web.StreamResponse:
                 if not nxt.done():
                     nxt.cancel()
                     break
-                await ws.send_json(masked_event(nxt.result()))
+                await ws.send_json(mask_tree(nxt.result()))
         finally:
             reader.cancel()
     return ws

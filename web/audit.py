@@ -6,10 +6,15 @@ admin can see who tried to open what they should not (service standards §6).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from web.appkeys import CLOCK, STAFF
-from web.auth import Principal, client_address
+from web.proxies import client_address
+
+if TYPE_CHECKING:
+    from web.auth import Principal
 
 
 async def record_access(

@@ -13,7 +13,6 @@ say it is JSON: a foreign page can post ``text/plain`` without asking, but not J
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import re
 from dataclasses import dataclass
@@ -23,11 +22,13 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from crm.staff import Role, SessionRecord, StaffDirectory, TokenRecord
+from crm.staff import Role, SessionRecord, TokenRecord
 from telephony.config import AccessConfig, CookieSecurity
 from web.appkeys import CLOCK, CONFIG, STAFF
+from web.audit import record_access
 from web.errors import ErrorId, Handler, error
 from web.permissions import Permission, allowed, permission_for
+from web.proxies import request_scheme
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             await check_csrf(request, principal)
             check_media_type(request, resource.canonical)
         if not allowed(principal.role, needed):
-            if needed in AUDITED:
-                await _audit_denied(request, principal, needed)
+            if needed in AUDITED:  # a refused reach for recordings is worth an admin's look
+                await record_access(
+                    request,
+                    principal,
+                    str(needed),
+                    request.path,
+                    granted=False,
+                    reason=f"a {principal.role} may not",
+                )
             raise Refusal(403, "forbidden", f"the {principal.role} role may not do this ({needed})")
     except Refusal as refusal:
         return refused(request, refusal)
@@ -111,26 +119,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-async def _audit_denied(request: web.Request, principal: Principal, needed: Permission) -> None:
-    """A refused reach for recordings or transcripts is worth an admin's look."""
-    await request.app[STAFF].audit(
-        at=request.app[CLOCK].now(),
-        user_id=principal.user_id,
-        actor=principal.label,
-        address=client_address(request),
-        action=str(needed),
-        target=request.path,
-        granted=False,
-        reason=f"a {principal.role} may not",
-    )
-
-
 def refused(request: web.Request, refusal: Refusal) -> web.StreamResponse:
+    """A page is sent to the login page (and back after); the API answers the error."""
     if refusal.status == 401 and not request.path.startswith("/api/"):
         expired = SESSION_COOKIE in request.cookies
-        target = f"/login?next={quote(request.path_qs, safe='')}" + (
-            "&expired=1" if expired else ""
-        )
+        target = f"/login?next={quote(request.path_qs, safe='')}"
+        if expired:
+            target += "&expired=1"
         redirect = see_other(target)
         if expired:
             redirect.del_cookie(SESSION_COOKIE, path="/")
@@ -244,44 +239,12 @@ def check_media_type(request: web.Request, template: str) -> None:
         )
 
 
-def request_scheme(request: web.Request) -> str:
-    if _from_trusted_proxy(request):
-        forwarded = request.headers.get("X-Forwarded-Proto", "").strip().lower()
-        if forwarded in ("http", "https"):
-            return forwarded
-    return request.scheme
-
-
-def client_address(request: web.Request) -> str:
-    """The caller's address: behind a trusted proxy, the last hop it saw."""
-    if _from_trusted_proxy(request):
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-        if hops and hops[-1]:
-            return hops[-1]
-    return request.remote or "-"
-
-
-def _from_trusted_proxy(request: web.Request) -> bool:
-    proxies = request.app[CONFIG].access.trusted_proxies
-    if not proxies or request.remote is None:
-        return False
-    try:
-        remote = ipaddress.ip_address(request.remote)
-    except ValueError:
-        return False
-    return any(remote in ipaddress.ip_network(p, strict=False) for p in proxies)
-
-
 def cookie_secure(request: web.Request, access: AccessConfig) -> bool:
     if access.secure_cookies is CookieSecurity.ALWAYS:
         return True
     if access.secure_cookies is CookieSecurity.NEVER:
         return False
     return request_scheme(request) == "https"
-
-
-def staff_of(request: web.Request) -> StaffDirectory:
-    return request.app[STAFF]
 
 
 SECURITY_SCHEMES: dict[str, Any] = {

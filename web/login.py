@@ -31,6 +31,7 @@ from web.auth import (
     see_other,
 )
 from web.i18n import Words, language_of
+from web.proxies import client_address
 from web.templates import render
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = str(seconds)
     else:
         response = _form_page(request, status=401, name=name, problem=t("wrong_login"))
-    log.info("sign-in refused (%s) from %s", result.outcome, request.remote)
+    log.info("sign-in refused (%s) from %s", result.outcome, client_address(request))
     await _audit_sign_in(request, result, granted=False)
     return response
 

@@ -97,8 +97,3 @@ async def mask_numbers(request: web.Request, handler: Handler) -> web.StreamResp
     body = json.loads(response.body)
     response.body = json.dumps(mask_tree(body, await _keeper(request, principal, body))).encode()
     return response
-
-
-def masked_event(event: dict[str, Any]) -> dict[str, Any]:
-    masked_body: dict[str, Any] = mask_tree(event)
-    return masked_body
