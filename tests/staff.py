@@ -11,10 +11,12 @@ import secrets
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from argon2 import PasswordHasher
 
 from crm.staff import Role
 from web.appkeys import STAFF
+from web.auth import PRINCIPAL, Principal
 
 SUPERVISOR_TOKEN = "hlt_test-supervisor-token-not-a-secret"
 SUPERVISOR = {"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
@@ -61,3 +63,23 @@ def entitled(method: str, path: str) -> dict[str, str]:
     if method != "GET" and path.startswith("/api/agents") and not path.endswith("/state"):
         return ADMIN
     return SUPERVISOR
+
+
+def signed_in_as(principal: Principal) -> Middleware:
+    """A stand-in for web/auth.py's guard, for apps that mount handlers alone.
+
+    The handlers read who acts from the request (web/actors.py); the real guard that
+    decides it is tested in test_access.py, so these apps skip it and name the caller.
+    """
+
+    @web.middleware
+    async def stand_in_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[PRINCIPAL] = principal
+        return await handler(request)
+
+    return stand_in_guard
+
+
+# The token every test client of the full service sends (issue_test_tokens), as the guard
+# would find it: an integration, so a ``by`` in the body is recorded beside its name.
+TESTS_TOKEN = Principal(name="tests", role=Role.SUPERVISOR, user_id=None, agent_id=None, token_id=1)

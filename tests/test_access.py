@@ -209,6 +209,43 @@ async def test_roles_see_and_do_only_their_part(service: Service) -> None:
         assert resp.status == 200
 
 
+async def test_a_change_is_recorded_as_whoever_made_it(service: Service) -> None:
+    """A case history names the person signed in, not whom the body names; a token's
+    change names the token beside the person its integration says it acts for."""
+    await service.add_user("wang", Role.SUPERVISOR)
+    browser, csrf = await service.sign_in("wang")
+    headers = {"Origin": service.origin(browser), CSRF_HEADER: csrf}
+    case = {"kind": "inquiry", "channel": "email", "summary": "咨询停车"}
+    async with browser.post("/api/cases", json={**case, "by": "李四"}, headers=headers) as resp:
+        assert resp.status == 400
+        refusal = await resp.json()
+        assert refusal["details"]["field"] == "by"
+        assert "wang" in refusal["details"]["reason"]
+    async with browser.post("/api/cases", json={**case, "by": " wang "}, headers=headers) as resp:
+        assert resp.status == 201  # naming yourself is no lie
+    async with browser.post("/api/cases", json=case, headers=headers) as resp:
+        assert resp.status == 201
+        mine = (await resp.json())["id"]
+    token = await service.client(headers=SUPERVISOR)
+    async with token.post("/api/cases", json={**case, "by": "王班长"}) as resp:
+        assert resp.status == 201
+        on_behalf = (await resp.json())["id"]
+    async with token.post("/api/cases", json=case) as resp:
+        assert resp.status == 201
+        bare = (await resp.json())["id"]
+    async with token.post("/api/cases", json={**case, "by": "王" * 79}) as resp:
+        assert resp.status == 400  # with the token's name it would not fit the audit's field
+
+    async def opened_by(case_id: int) -> set[str]:
+        async with token.get(f"/api/cases/{case_id}/timeline") as resp:
+            assert resp.status == 200, await resp.text()
+            return {entry["by"] for entry in (await resp.json())["items"]}
+
+    assert await opened_by(mine) == {"wang"}
+    assert await opened_by(on_behalf) == {"王班长 (token:tests)"}
+    assert await opened_by(bare) == {"token:tests"}
+
+
 async def test_an_agent_hears_only_the_calls_they_took_and_every_try_is_audited(
     service: Service,
 ) -> None:

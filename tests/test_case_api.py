@@ -34,6 +34,7 @@ from crm.desk import CrmDesk
 from telephony.config import Config
 from tests.clocks import ManualClock
 from tests.databases import one_connection_engine
+from tests.staff import TESTS_TOKEN, signed_in_as
 from web.appkeys import CONFIG
 from web.cases import CRM, add_case_routes
 from web.cases import ROUTES as CASE_ROUTES
@@ -57,7 +58,7 @@ async def desk(migrated_db_url: str) -> AsyncIterator[CrmDesk]:
 
 def app_for(desk: CrmDesk) -> web.Application:
     """The handlers alone: who may call them is web/auth.py's, tested in test_access.py."""
-    app = web.Application()
+    app = web.Application(middlewares=[signed_in_as(TESTS_TOKEN)])
     app[CONFIG] = Config()
     app[CRM] = desk
     add_case_routes(app)

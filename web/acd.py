@@ -24,6 +24,7 @@ from crm.repository import DOCUMENTED_FIELDS
 from telephony.acd.agent_state import AgentEvent, AgentState
 from telephony.acd.queue_view import QueueView
 from telephony.acd.roster import AgentView, PauseReason
+from web.actors import ACTOR_RULE, acting
 from web.agent_guard import endpoint_refused, not_own_phone
 from web.appkeys import ACD, LIVE, MESSAGES, ROSTER
 from web.bodies import Body
@@ -122,7 +123,7 @@ class AgentStateRequest(Body):
 class MessageHandled(Body):
     """Who handled a message, and how."""
 
-    handled_by: str = Field(description="Who passed it on, 1 to 80 characters (trimmed).")
+    handled_by: str | None = Field(None, description=ACTOR_RULE)
     note: str | None = Field(None, description="What was done, up to 2000 characters.")
 
 
@@ -439,7 +440,10 @@ async def message_handled(
     request: web.Request, path: MessagePath, body: MessageHandled
 ) -> web.StreamResponse:
     record = await request.app[MESSAGES].mark_handled(
-        path.id, by=body.handled_by, note=body.note, at=request.app[ACD].clock.now()
+        path.id,
+        by=acting(request, body.handled_by, "handled_by"),
+        note=body.note,
+        at=request.app[ACD].clock.now(),
     )
     request.app[LIVE].publish("message-handled", message_id=record.id)
     return json_reply(record)

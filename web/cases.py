@@ -37,6 +37,7 @@ from crm.rules import (
     Step,
 )
 from telephony.acd.case_dialler import CaseDialler
+from web.actors import ACTOR_RULE, acting
 from web.bodies import Body
 from web.errors import ErrorId
 from web.params import (
@@ -57,7 +58,7 @@ CRM: web.AppKey[CrmDesk] = web.AppKey("crm", CrmDesk)
 DEADLINES: web.AppKey[DeadlineBook] = web.AppKey("deadlines", DeadlineBook)
 DIALLER: web.AppKey[CaseDialler] = web.AppKey("case_dialler", CaseDialler)
 
-BY = "Who does it (named in the audit trail)."
+BY = ACTOR_RULE
 VERSION = "The case version you read; a stale one is 409 stale-version."
 TIME = "ISO 8601 with its zone, e.g. 2026-11-24T09:30:00+08:00."
 
@@ -192,7 +193,7 @@ class CaseOpen(Body):
 
 
 class _Change(Body):
-    """Every change names who makes it and the version it was made on."""
+    """Every change carries the version it was made on; who makes it is the sign-in's."""
 
     version: int = Field(ge=1, le=MAX_INT, description=VERSION)
     by: str | None = Field(None, description=BY)
@@ -448,7 +449,7 @@ async def open_case(request: web.Request, body: CaseOpen) -> web.StreamResponse:
         kind=body.kind,
         channel=body.channel,
         summary=body.summary,
-        by=body.by,
+        by=acting(request, body.by),
         detail=body.detail,
         subtype=body.subtype,
         owner_agent_id=body.owner_agent_id,
@@ -485,7 +486,7 @@ async def get_case(request: web.Request, path: CasePath) -> web.StreamResponse:
 )
 async def update_case(request: web.Request, path: CasePath, body: CaseUpdate) -> web.StreamResponse:
     record = await request.app[CRM].cases.update(
-        path.id, version=body.version, by=body.by, changes=body.changes()
+        path.id, version=body.version, by=acting(request, body.by), changes=body.changes()
     )
     return json_reply(record)
 
@@ -502,7 +503,7 @@ async def transition(
     request: web.Request, path: CasePath, body: CaseTransition
 ) -> web.StreamResponse:
     record = await request.app[CRM].cases.transition(
-        path.id, to=body.to, version=body.version, by=body.by, note=body.note
+        path.id, to=body.to, version=body.version, by=acting(request, body.by), note=body.note
     )
     return json_reply(record)
 
@@ -517,7 +518,7 @@ async def transition(
 )
 async def reopen(request: web.Request, path: CasePath, body: CaseReopen) -> web.StreamResponse:
     record = await request.app[CRM].cases.reopen(
-        path.id, version=body.version, by=body.by, reason=body.reason
+        path.id, version=body.version, by=acting(request, body.by), reason=body.reason
     )
     return json_reply(record)
 
@@ -532,7 +533,7 @@ async def reopen(request: web.Request, path: CasePath, body: CaseReopen) -> web.
 )
 async def note(request: web.Request, path: CasePath, body: CaseNote) -> web.StreamResponse:
     record = await request.app[CRM].cases.note(
-        path.id, version=body.version, by=body.by, text=body.text
+        path.id, version=body.version, by=acting(request, body.by), text=body.text
     )
     return json_reply(record)
 
@@ -550,7 +551,7 @@ async def meet(request: web.Request, path: DeadlinePath, body: DeadlineMet) -> w
         path.id,
         rule=path.rule,
         version=body.version,
-        by=body.by,
+        by=acting(request, body.by),
         at=v.when("at", body.at),
     )
     return json_reply(record)
@@ -581,7 +582,7 @@ async def update_order(
     request: web.Request, path: CasePath, body: WorkOrderUpdate
 ) -> web.StreamResponse:
     record = await request.app[CRM].orders.update(
-        path.id, version=body.version, by=body.by, changes=body.changes()
+        path.id, version=body.version, by=acting(request, body.by), changes=body.changes()
     )
     return json_reply(record)
 
@@ -601,7 +602,7 @@ async def complaint_step(
         path.id,
         step=body.step,
         version=body.version,
-        by=body.by,
+        by=acting(request, body.by),
         note=body.note,
         details=body.details,
     )
@@ -620,7 +621,10 @@ async def promise_callback(
     request: web.Request, path: CasePath, body: CallBackPromise
 ) -> web.StreamResponse:
     record = await request.app[CRM].callbacks.promise(
-        path.id, version=body.version, by=body.by, due_at=v.when("due_at", body.due_at)
+        path.id,
+        version=body.version,
+        by=acting(request, body.by),
+        due_at=v.when("due_at", body.due_at),
     )
     return json_reply(record, status=201)
 
@@ -666,7 +670,7 @@ async def callback_attempt(
     record = await request.app[CRM].callbacks.record_attempt(
         path.id,
         version=body.version,
-        by=body.by,
+        by=acting(request, body.by),
         outcome=body.outcome,
         satisfaction=body.satisfaction,
         remarks=body.remarks,
@@ -705,8 +709,9 @@ async def deadlines(request: web.Request, query: DeadlineQuery) -> web.StreamRes
 )
 async def dial(request: web.Request, path: CallBackPath, body: CallBackDial) -> web.StreamResponse:
     """The agent's phone rings first, then the resident's; 202 while that happens."""
-    by = v.actor("by", body.by)
-    dialling = await request.app[DIALLER].dial(path.id, agent_id=body.agent_id, by=by)
+    dialling = await request.app[DIALLER].dial(
+        path.id, agent_id=body.agent_id, by=acting(request, body.by)
+    )
     reply = CallBackDialling(
         dialling.callback_id, dialling.case_id, dialling.call_id, dialling.agent_id
     )

@@ -15,10 +15,11 @@ from typing import Any, ClassVar
 from aiohttp import web
 from pydantic import ConfigDict, Field
 
-from crm.exceptions import Conflict, InvalidInput
+from crm.exceptions import Conflict
 from crm.repository import DOCUMENTED_FIELDS
 from crm.residents import MAX_PHONES, NOTE_MAX, UNSET, ResidentRecord, RoomRecord
 from crm.roster_import import ImportReport, import_roster_data
+from web.actors import ACTOR_RULE, acting, acting_by_query
 from web.bodies import Body, PhoneText
 from web.cases import CRM
 from web.errors import ErrorId, error
@@ -37,7 +38,7 @@ _CHUNK = 64 * 1024
 NAME = "姓名: 1-40 characters on one line, no markup (< > ; = …)."
 BUILDING = "栋号 of a room in the directory (see /api/rooms)."
 ROOM = "房号; an unknown room is refused (field room)."
-BY = "Who does it (named in the audit trail)."
+BY = ACTOR_RULE
 PHONES = (
     f"1 to {MAX_PHONES} mainland mobiles or landlines with area code, written any usual "
     "way (138-0013-8000, +86 …); stored as digits, repeats dropped. A refused one is "
@@ -73,7 +74,7 @@ class RoomQuery(Params):
 
 
 class ImportQuery(Params):
-    by: str | None = Field(None, description="Who imports (required; named in the audit).")
+    by: str | None = Field(None, description=ACTOR_RULE)
     dry_run: TrueOrFalse | None = Field(None, description="true: check and report, change nothing.")
 
 
@@ -91,7 +92,7 @@ class ResidentCreate(_ResidentBody):
     building: str = Field(description=BUILDING)
     room: str = Field(description=ROOM)
     phones: list[PhoneText] = Field(description=PHONES)
-    by: str = Field(description=BY)
+    by: str | None = Field(None, description=BY)
     note: str | None = Field(None, description=f"Up to {NOTE_MAX} characters.")
 
 
@@ -101,7 +102,7 @@ class ResidentUpdate(_ResidentBody):
     A change that changes nothing keeps the version. Unknown fields are refused."""
 
     version: int = Field(ge=1, le=MAX_INT, description="The resident version you read.")
-    by: str = Field(description=BY)
+    by: str | None = Field(None, description=BY)
     # Left out means unchanged (``given``); a null is passed on, and the directory
     # refuses it for all of these but the note, naming the field.
     name: str | None = Field(None, description=NAME)
@@ -210,8 +211,7 @@ async def import_roster(request: web.Request, query: ImportQuery) -> web.StreamR
             f"send the roster file as {' or '.join(ROSTER_TYPES)}, not {request.content_type}",
             expected=list(ROSTER_TYPES),
         )
-    if not query.by:
-        raise InvalidInput("by", "is required (query parameter): who imports, for the audit")
+    by = acting_by_query(request, query.by)
     data = await _read_limited(request)
     if data is None:
         return error(
@@ -222,7 +222,7 @@ async def import_roster(request: web.Request, query: ImportQuery) -> web.StreamR
             max_bytes=MAX_ROSTER_BYTES,
         )
     report = await import_roster_data(
-        request.app[CRM].residents, data, by=query.by, dry_run=query.dry_run or False
+        request.app[CRM].residents, data, by=by, dry_run=query.dry_run or False
     )
     return json_reply(report)
 
@@ -262,7 +262,7 @@ async def create_resident(request: web.Request, body: ResidentCreate) -> web.Str
         building=body.building,
         room=body.room,
         phones=body.phones,
-        by=body.by,
+        by=acting(request, body.by),
         note=body.note,
     )
     return json_reply(record, status=201)
@@ -297,7 +297,7 @@ async def update_resident(
         record = await directory.update(
             path.id,
             version=body.version,
-            by=body.by,
+            by=acting(request, body.by),
             name=body.given("name"),
             building=body.given("building"),
             room=body.given("room"),
