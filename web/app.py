@@ -17,6 +17,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 
 from crm.agents import AgentDirectory
+from crm.call_review import CallReview
 from crm.calls import CallLog
 from crm.clock import Clock, SystemClock
 from crm.db import create_engine, make_sessionmaker, migrate
@@ -79,6 +80,8 @@ from web.cases import CRM, DEADLINES, DIALLER, add_case_routes
 from web.home import add_home_routes
 from web.login import add_login_routes
 from web.masking import mask_numbers
+from web.pages.call_detail import add_call_detail_page
+from web.pages.call_log import CALL_REVIEW, add_call_log_page
 from web.permissions import unlisted
 from web.recordings import add_recording_routes
 from web.residents import add_resident_routes
@@ -173,6 +176,7 @@ def build_app(
         call_log = CallLog(sessions)
         app[QUEUE_FACTS] = QueueFacts(sessions)
         app[CALL_LOG] = call_log
+        app[CALL_REVIEW] = CallReview(sessions)
         crm = CrmDesk.open(sessions, clock, config.rules)
         app[CRM] = crm
         app[DEADLINES] = DeadlineBook(sessions)
@@ -320,6 +324,8 @@ def build_app(
     add_resident_routes(app)
     add_login_routes(app)
     add_home_routes(app)
+    add_call_log_page(app)
+    add_call_detail_page(app)
     add_account_routes(app)
     app.router.add_static("/static", STATIC_DIR)
     routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]

@@ -29,6 +29,7 @@ from web.audit import record_access
 from web.errors import ErrorId, Handler, error
 from web.permissions import Permission, allowed, permission_for
 from web.proxies import request_scheme
+from web.templates import render
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +131,17 @@ def refused(request: web.Request, refusal: Refusal) -> web.StreamResponse:
         if expired:
             redirect.del_cookie(SESSION_COOKIE, path="/")
         return redirect
+    if refusal.status == 403 and _is_page(request):
+        return render(request, "forbidden.html", status=403)
     response = error(refusal.status, refusal.error_id, refusal.message)
     if refusal.challenge:
         response.headers["WWW-Authenticate"] = refusal.challenge
     return response
+
+
+def _is_page(request: web.Request) -> bool:
+    """A browser asked for a page (not the API, not a form post): it gets a page back."""
+    return request.method == "GET" and not request.path.startswith("/api/")
 
 
 def see_other(location: str) -> web.Response:

@@ -1,11 +1,10 @@
-"""The page a user lands on after signing in; the pages of the next issues hang off it."""
+"""The page a user lands on after signing in: where each of their pages is."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from web.auth import principal_of
-from web.templates import render
+from web.pages.frame import page
 
 
 def add_home_routes(app: web.Application) -> None:
@@ -13,8 +12,4 @@ def add_home_routes(app: web.Application) -> None:
 
 
 async def home(request: web.Request) -> web.StreamResponse:
-    principal = principal_of(request)
-    if principal.session is None:  # an API token has no pages
-        raise web.HTTPFound("/api/openapi.json")
-    session = principal.session
-    return render(request, "home.html", user=session.user, csrf=session.csrf)
+    return page(request, "home.html")

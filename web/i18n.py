@@ -49,9 +49,10 @@ TEXTS: Mapping[str, Mapping[Language, str]] = {
     "role_supervisor": {Language.ZH: "班长", Language.EN: "Supervisor"},
     "role_admin": {Language.ZH: "管理员", Language.EN: "Administrator"},
     "home_intro": {
-        Language.ZH: "您已登录。通话记录、坐席工作台和监控大屏将在这里提供。",
-        Language.EN: "You are signed in. Call review, the agent console and the "
-        "wallboard will be here.",
+        Language.ZH: "您已登录：查看通话记录、搜索通话文字、处理留言。"
+        "坐席工作台和监控大屏随后提供。",
+        Language.EN: "You are signed in: review calls, search what was said, pass on "
+        "messages. The agent console and the wallboard come next.",
     },
     "api_document": {Language.ZH: "接口文档（OpenAPI）", Language.EN: "API document (OpenAPI)"},
     "privacy_note": {
@@ -60,6 +61,121 @@ TEXTS: Mapping[str, Mapping[Language, str]] = {
         Language.EN: "Residents' numbers, names, rooms, recordings and transcripts are "
         "personal data: open them only as your work needs; every playback, download "
         "and export is recorded.",
+    },
+    # -- the review pages (issue 14) --------------------------------------------------
+    **{
+        key: {Language.ZH: zh, Language.EN: en}
+        for key, zh, en in (
+            ("nav_calls", "通话记录", "Call log"),
+            ("nav_search", "搜索通话", "Search calls"),
+            ("nav_messages", "留言", "Messages"),
+            ("calls_title", "通话记录", "Call log"),
+            ("filter", "筛选", "Filter"),
+            ("reset", "清除", "Clear"),
+            ("date_from", "开始日期", "From"),
+            ("date_to", "结束日期", "To"),
+            ("queue", "队列", "Queue"),
+            ("agent", "坐席", "Agent"),
+            ("caller", "来电号码", "Caller"),
+            ("direction", "方向", "Direction"),
+            ("direction_in", "呼入", "Inbound"),
+            ("direction_out", "回访外呼", "Call-back"),
+            ("ended_how", "结束方式", "How it ended"),
+            ("rings", "三声接听", "Three rings"),
+            ("rings_within", "三声内接听", "Within three rings"),
+            ("rings_late", "超过三声或未接", "Later or not answered"),
+            ("has_recording", "有录音", "Recording"),
+            ("has_transcript", "有转写", "Transcript"),
+            ("case_kind", "工单类型", "Case kind"),
+            ("any", "全部", "Any"),
+            ("yes", "有", "Yes"),
+            ("no", "无", "No"),
+            ("sort", "排序", "Sort"),
+            ("sort_newest", "最新在前", "Newest first"),
+            ("sort_oldest", "最早在前", "Oldest first"),
+            ("sort_longest-ring", "振铃最长在前", "Longest ring first"),
+            ("time", "时间", "Time"),
+            ("duration", "时长", "Duration"),
+            ("ring_time", "振铃", "Ring"),
+            ("ended", "结束", "End"),
+            ("case", "工单", "Case"),
+            ("calls_found", "共 {total} 通", "{total} calls"),
+            ("no_calls", "没有符合条件的通话。", "No calls match these filters."),
+            ("previous", "上一页", "Previous"),
+            ("next", "下一页", "Next"),
+            ("page_of", "第 {page} / {pages} 页", "Page {page} of {pages}"),
+            ("live", "通话中", "live"),
+            ("not_answered", "未接通", "not answered"),
+            ("call_title", "通话 #{id}", "Call #{id}"),
+            ("recording", "录音", "Recording"),
+            ("mix", "双方混音", "Both"),
+            ("leg_resident", "居民", "Resident"),
+            ("leg_agent", "坐席", "Agent"),
+            ("download", "下载", "Download"),
+            ("no_recording", "这通电话没有可播放的录音。", "This call has no recording to play."),
+            ("transcript", "通话文字", "Transcript"),
+            ("no_transcript", "还没有转写文字（{status}）。", "No transcript yet ({status})."),
+            ("click_to_seek", "点击任一句，从那里开始播放。", "Click a line to play from there."),
+            ("ivr_path", "按键路径", "IVR path"),
+            ("timeline", "排队经过", "Queue timeline"),
+            ("no_queue", "这通电话没有进入队列。", "This call never entered a queue."),
+            ("no_case", "没有关联工单。", "No case is linked."),
+            ("speaker_resident", "居民", "Resident"),
+            ("speaker_agent", "坐席", "Agent"),
+            ("speaker_message", "留言", "Message"),
+            ("forbidden_title", "无权查看", "Not allowed"),
+            ("forbidden", "您没有权限查看这一页：{reason}", "You may not see this page: {reason}"),
+            ("not_found_title", "找不到", "Not found"),
+            ("role_may_not", "您的角色不能使用这一页。", "Your role may not use this page."),
+            ("back_home", "返回首页", "Back to the start page"),
+            (
+                "hear_only_taken",
+                "坐席只能查看自己接听的通话；这通电话不是您接听的。",
+                "An agent may open only the calls they took; you did not take this one.",
+            ),
+            ("bad_filter", "筛选条件有误：{field} {reason}", "Check this filter: {field} {reason}"),
+            ("back_to_log", "返回通话记录", "Back to the call log"),
+            ("messages_title", "留言", "Messages"),
+            ("show_handled", "显示已转告", "Show passed on"),
+            ("show_open", "只看待转告", "Only waiting"),
+            ("for_whom", "转给", "For"),
+            ("reason", "原因", "Why"),
+            ("passed_on", "已转告", "Passed on"),
+            ("pass_on", "标记为已转告", "Mark passed on"),
+            ("note", "备注", "Note"),
+            ("waiting", "待转告", "Waiting"),
+            ("no_messages", "没有留言。", "No messages."),
+            ("handled_by_at", "{by} 于 {at}", "{by} at {at}"),
+            (
+                "audio_not_allowed",
+                "录音仅限班长和接听坐席收听。",
+                "Only supervisors and the agent who took the call may listen.",
+            ),
+            ("opened_at", "开始", "Started"),
+            ("answered_at", "接听", "Answered"),
+            ("call_facts", "通话信息", "Call"),
+            ("choice", "居民选择", "Caller's choice"),
+            ("greeting", "问候语", "Greeting"),
+            ("heard", "已播完", "heard"),
+            ("not_heard", "未播完", "not heard"),
+            ("end_caller-hangup", "居民挂机", "caller hung up"),
+            ("end_agent-hangup", "坐席挂机", "agent hung up"),
+            ("end_holding-timeout", "等待超时", "waited too long"),
+            ("end_message-left", "已留言", "left a message"),
+            ("end_callback-requested", "预约回电", "call-back booked"),
+            ("end_service-error", "系统错误", "service error"),
+            ("end_connect-failed", "接通失败", "could not connect"),
+            ("end_asterisk-restart", "交换机重启", "PBX restarted"),
+            ("end_channel-lost", "线路丢失", "line lost"),
+            ("end_service-restart", "服务重启", "service restarted"),
+            ("event_entered", "进入队列", "entered the queue"),
+            ("event_offered", "振铃坐席", "rang an agent"),
+            ("event_offer-ended", "振铃结束", "ringing ended"),
+            ("event_answered", "坐席接听", "agent answered"),
+            ("event_left", "离开队列", "left the queue"),
+            ("event_talk-ended", "通话结束", "conversation ended"),
+            ("event_wrap-up-ended", "整理结束", "wrap-up ended"),
+        )
     },
 }
 
@@ -91,6 +207,13 @@ class Words:
     def __call__(self, key: str, **values: str) -> str:
         text = TEXTS[key][self.language]
         return text.format(**values) if values else text
+
+    def label(self, prefix: str, value: str | None) -> str:
+        """A stored value's label (``end_caller-hangup``), or the value itself if unnamed."""
+        if value is None:
+            return ""
+        words = TEXTS.get(f"{prefix}_{value}")
+        return words[self.language] if words else value
 
     @property
     def other(self) -> Language:

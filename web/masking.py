@@ -9,9 +9,10 @@ event for everyone (a wall display is seen by all).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ NAME_KEYS = frozenset({"caller_name"})
 UNMASKED_PATHS = ("/api/me", "/api/audit", "/api/openapi.json")
 
 Keep = Callable[[dict[str, Any]], bool]
+R = TypeVar("R")
 
 
 def _nobody(_: dict[str, Any]) -> bool:
@@ -46,6 +48,17 @@ def mask_tree(value: Any, keep: Keep = _nobody) -> Any:
     if isinstance(value, list):
         return [mask_tree(item, keep) for item in value]
     return value
+
+
+def mask_record(record: R) -> R:
+    """A frozen record (a dataclass) with its number and caller-name fields masked, for
+    pages, which render records rather than JSON."""
+    changes = {
+        f.name: _field(f.name, getattr(record, f.name), _nobody)
+        for f in dataclasses.fields(record)  # type: ignore[arg-type]
+        if f.name in PHONE_KEYS or f.name in NAME_KEYS
+    }
+    return dataclasses.replace(record, **changes)  # type: ignore[type-var]
 
 
 def _field(key: str, value: Any, keep: Keep) -> Any:

@@ -84,6 +84,8 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/static"): P.OPEN,  # our CSS and scripts (a static resource: its prefix)
     ("POST", "/logout"): P.SIGNED_IN,
     ("GET", "/"): P.SIGNED_IN,
+    ("GET", "/calls"): P.READ_CALLS,
+    ("GET", "/calls/{id}"): P.HEAR_CALLS,  # a transcript and recordings: web/privacy.py
     ("GET", "/api/me"): P.SIGNED_IN,
     ("GET", "/api/openapi.json"): P.SIGNED_IN,
     ("GET", "/api/calls"): P.READ_CALLS,

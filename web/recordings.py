@@ -25,7 +25,7 @@ from crm.transcripts import JobRecord, Segment
 from telephony.recording.timeline import SPEAKER_LABELS, as_text
 from web.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
 from web.errors import ErrorId, error
-from web.params import Params, RecordId
+from web.params import Params, RecordId, TrueOrFalse
 from web.privacy import hearing_refused
 from web.replies import extended, json_reply
 from web.routes import Reply, add_routes, route
@@ -110,6 +110,12 @@ class TranscriptQuery(Params):
     format: Literal["json", "text"] = Field("json", description="json (default) or text.")
 
 
+class AudioQuery(Params):
+    download: TrueOrFalse | None = Field(
+        None, description="true: sent as a file to save (audited as a download)."
+    )
+
+
 class JobQuery(Params):
     status: JobStatusName | None = Field(None, description="Only jobs in this status.")
 
@@ -138,15 +144,17 @@ async def list_recordings(request: web.Request, path: CallPath) -> web.StreamRes
     replies={200: Reply("The WAV file.", media_type="audio/wav")},
     errors=[ErrorId.NOT_FOUND, ErrorId.NO_AUDIO, ErrorId.PURGED, ErrorId.STORAGE_UNAVAILABLE],
 )
-async def recording_audio(request: web.Request, path: RecordingPath) -> web.StreamResponse:
-    """no-audio says why (lost from Asterisk before the copy, copy failed, still copying)."""
+async def recording_audio(
+    request: web.Request, path: RecordingPath, query: AudioQuery
+) -> web.StreamResponse:
+    """no-audio says why (lost from Asterisk before the copy, copy failed, still copying).
+    Range requests are answered 206, so a player seeks without fetching the whole file."""
     recording = await request.app[RECORDINGS].get(path.id)
     # A player fetches a file in many ranges: one audit row per playback, at its start.
     starting = request.http_range.start in (None, 0)
     target = f"recording {recording.id} ({recording.role}) of call {recording.call_id}"
-    if refused := await hearing_refused(
-        request, recording.call_id, "playback", target, audit=starting
-    ):
+    action = "download" if query.download else "playback"
+    if refused := await hearing_refused(request, recording.call_id, action, target, audit=starting):
         return refused
     if recording.status == RecordingStatus.PURGED:
         return error(410, ErrorId.PURGED, "the audio was deleted by the retention setting")
@@ -156,7 +164,11 @@ async def recording_audio(request: web.Request, path: RecordingPath) -> web.Stre
     stored = request.app[RECORDING_STORE].path_of(recording.path)
     if not stored.exists():
         return error(404, ErrorId.NO_AUDIO, "the audio file is missing from the recording store")
-    return web.FileResponse(stored, headers={"Content-Type": "audio/wav"})
+    headers = {"Content-Type": "audio/wav"}
+    if query.download:
+        name = f"call-{recording.call_id}-{recording.role}.wav"
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return web.FileResponse(stored, headers=headers)
 
 
 @route(
