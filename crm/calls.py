@@ -314,6 +314,12 @@ class CallLog(Repository):
         return found[0]
 
     @uncancellable
+    async def of_ids(self, call_ids: builtins.list[int]) -> dict[int, CallRecord]:
+        """The calls of a page of other records (messages), in one query."""
+        if not call_ids:
+            return {}
+        return {c.id: c for c in await self._select("calls by id", Call.id.in_(call_ids))}
+
     async def list(
         self,
         *,

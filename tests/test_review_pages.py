@@ -31,7 +31,7 @@ from tests.staff import cheap_hasher, issue_test_tokens
 from tests.test_access import PASSWORD, Service
 from tests.test_service_http import unreachable_config
 from web.app import build_app
-from web.appkeys import QUEUE_FACTS, RECORDING_STORE, RECORDINGS, TRANSCRIPTS
+from web.appkeys import MESSAGES, QUEUE_FACTS, RECORDING_STORE, RECORDINGS, TRANSCRIPTS
 from web.calls import CALL_LOG
 
 __all__ = ["browser"]  # fixtures
@@ -224,3 +224,50 @@ async def test_an_agent_cannot_open_a_call_another_agent_took(
     assert "13700137000" not in text
     denied = [r for r in await service.audit() if r["action"] == "call-review" and not r["granted"]]
     assert len(denied) == 1
+
+
+async def test_an_agent_hears_a_message_and_passes_it_on_once(
+    service: Service, browser: Browser
+) -> None:
+    li = await service.add_agent("1001")
+    await service.add_user("li", Role.AGENT, li)
+    await service.add_user("zhao", Role.AGENT, await service.add_agent("1002"))
+    app, at = service.app, service.clock.now()
+    call_id = await app[CALL_LOG].open_call(
+        channel_id="page-message", caller_number="13500135000", caller_name=None,
+        dialled_number="4008001234", started_at=at,
+    )  # fmt: skip
+    await app[MESSAGES].leave(
+        call_id=call_id, queue="repair", reason="out-of-hours", recording="m-1",
+        duration_s=12.0, at=at + timedelta(seconds=20),
+    )  # fmt: skip
+    rec = await app[RECORDINGS].started(
+        call_id=call_id, role="message", asterisk_name="m-1", fmt="wav", at=at
+    )
+    await app[RECORDINGS].stored(
+        rec, await app[RECORDING_STORE].put("m-1.wav", tone_wav(12), day=at), at=at
+    )
+    job = await app[TRANSCRIPTS].enqueue(call_id, at=at)
+    await app[TRANSCRIPTS].done(
+        job.id, [Segment("message", 0, 9000, "电梯停了，请明早派人来看。", ())],
+        model="test", audio_s=12, decode_s=1, at=at,
+    )  # fmt: skip
+
+    page, base = await signed_in_page(service, browser, "li")
+    other, _ = await signed_in_page(service, browser, "zhao")
+    await page.goto(f"{base}/messages")
+    await other.goto(f"{base}/messages")
+    card = page.locator(f"#message-{1}")
+    assert "电梯停了" in await card.inner_text()
+    assert "135****5000" in await card.inner_text()  # nobody's call: masked for an agent
+    assert await card.locator("audio").get_attribute("src") is not None  # the desk's to hear
+    await screenshot(page, "messages")
+    await page.fill(f"#message-{1} input[name=note]", "已通知维修班")
+    await page.click(f"#message-{1} button[type=submit]")
+    assert "已转告：li 于" in await card.locator(".handled").inner_text()
+    assert "已通知维修班" in await card.inner_text()
+
+    await other.click(f"#message-{1} button[type=submit]")  # a stale page: someone was first
+    assert "已由他人转告" in await other.locator(".problem").inner_text()
+    (stored, _) = await app[MESSAGES].list(call_id=call_id)
+    assert (stored[0].handled_by, stored[0].note) == ("li", "已通知维修班")

@@ -86,6 +86,8 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/"): P.SIGNED_IN,
     ("GET", "/calls"): P.READ_CALLS,
     ("GET", "/calls/{id}"): P.HEAR_CALLS,  # a transcript and recordings: web/privacy.py
+    ("GET", "/messages"): P.MESSAGES,
+    ("POST", "/messages/{id}/handled"): P.MESSAGES,
     ("GET", "/api/me"): P.SIGNED_IN,
     ("GET", "/api/openapi.json"): P.SIGNED_IN,
     ("GET", "/api/calls"): P.READ_CALLS,
