@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test setup system venv prompts asterisk-up asterisk-down postgres-up serve lint typecheck pytest bench clean
 
 demo: setup asterisk-up
-	scripts/demo
+	ONCE=$(ONCE) scripts/demo
 
 test: setup asterisk-up lint typecheck pytest
 
