@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.polling import eventually
+
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,3 +49,16 @@ async def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+async def page_shows(page: Page, expression: str, *, timeout_s: float = 15) -> None:
+    """Wait until ``expression`` is true in the page, polling from here.
+
+    Playwright's own ``wait_for_function`` evaluates its predicate with ``eval`` inside the
+    page, which our Content-Security-Policy refuses (as it should): so poll ``evaluate``.
+    """
+
+    async def probe() -> bool:
+        return bool(await page.evaluate(expression))
+
+    await eventually(probe, timeout_s=timeout_s, what=expression)

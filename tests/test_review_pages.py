@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Page
 
 from crm.staff import Role
 from crm.transcripts import Segment
-from tests.browser import OFFICE_SCREEN, browser, screenshot
+from tests.browser import OFFICE_SCREEN, browser, page_shows, screenshot
 from tests.clocks import ManualClock
 from tests.staff import cheap_hasher, issue_test_tokens
 from tests.test_access import PASSWORD, Service
@@ -173,12 +173,12 @@ async def test_a_supervisor_reviews_a_call_from_the_log_to_the_moment_it_was_sai
         "坐席",
         "居民",
     ]
-    await page.wait_for_function("document.getElementById('player').readyState >= 1")
+    await page_shows(page, "document.getElementById('player').readyState >= 1")
     await lines.nth(2).click()
     at = await page.evaluate("document.getElementById('player').currentTime")
     assert at == pytest.approx(9.5, abs=0.3)
     await page.evaluate("document.getElementById('player').pause()")
-    await page.wait_for_function("document.querySelector('#turns .turn.hearing') !== null")
+    await page_shows(page, "document.querySelector('#turns .turn.hearing') !== null")
     assert "hearing" in (await lines.nth(2).get_attribute("class") or "")
     timeline = await page.locator(".timeline").inner_text()
     assert "进入队列" in timeline
@@ -187,7 +187,7 @@ async def test_a_supervisor_reviews_a_call_from_the_log_to_the_moment_it_was_sai
 
     # Opened at a moment (a search hit's link).
     await page.goto(f"{base}/calls/{mine}?t=14.6")
-    await page.wait_for_function("document.querySelector('#turns .turn.hearing') !== null")
+    await page_shows(page, "document.querySelector('#turns .turn.hearing') !== null")
     assert "hearing" in (await lines.nth(3).get_attribute("class") or "")
 
     # Every opening and playback is audited.

@@ -1,0 +1,110 @@
+"""A call placed through Asterisk, recorded and transcribed by Vosk, reviewed in a real
+browser: the supervisor finds it in the log, opens it, and the transcript's lines move
+the player over the real recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser
+
+from crm.staff import Role
+from telephony.config import Config
+from telephony.simulator import (
+    AgentBehaviour,
+    AgentSimulator,
+    Dtmf,
+    HangUp,
+    Play,
+    ResidentSimulator,
+    Wait,
+)
+from tests.browser import OFFICE_SCREEN, browser, page_shows, screenshot
+from tests.conftest import Hotline, transcribing, with_queues
+from tests.test_access import PASSWORD
+from tests.test_acd_calls import add_agent
+from tests.test_ivr_calls import wav_seconds
+from tests.test_recording import clips, finished_transcript
+from web.appkeys import STAFF
+
+__all__ = ["browser", "clips"]  # fixtures
+
+pytestmark = pytest.mark.asterisk
+
+
+async def test_a_real_call_is_found_opened_and_heard_at_a_line(
+    make_hotline: Callable[..., Any],
+    config: Config,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+    clips: dict[str, Path],
+    browser: Browser,
+) -> None:
+    hotline: Hotline = await make_hotline(transcribing(with_queues(config, announce_every_s=0)))
+    await add_agent(hotline, "1301", {"repair": 5})
+    agents.behaviour["1301"] = AgentBehaviour(
+        answer_after_s=0.5, say_after_s=1.0, play="sound:test-speech/agent"
+    )
+    call = await residents.dial("13800001301")
+    await residents.run(
+        call,
+        [
+            Dtmf("2"),
+            Dtmf("2"),
+            Wait(2.5 + wav_seconds(clips["agent"]) + 1.0),
+            Play("sound:test-speech/resident"),
+            Wait(1.0),
+            HangUp(),
+        ],
+    )
+    call_id = (await hotline.record(call.hotline_leg, timeout_s=40))["id"]
+    transcript = await finished_transcript(hotline, call_id)
+    assert transcript["job"]["status"] == "done", transcript["job"]
+    turns = transcript["turns"]
+    assert [t["speaker"] for t in turns] == ["agent", "resident"]
+
+    await hotline.app[STAFF].add_user(
+        "王班长", Role.SUPERVISOR, PASSWORD, agent_id=None, at=datetime.now(UTC)
+    )
+    base = str(hotline.client.make_url("/")).rstrip("/")
+    context = await browser.new_context(viewport=OFFICE_SCREEN, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{base}/calls")
+    await page.fill("input[name=name]", "王班长")
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    assert page.url == f"{base}/calls"
+    row = page.locator("table.log tbody tr").first
+    text = await row.inner_text()
+    assert "13800001301" in text
+    assert "坐席1301" in text
+    assert "报修" in text
+    await screenshot(page, "real-call-log")
+
+    await row.locator("a").first.click()
+    assert page.url == f"{base}/calls/{call_id}"
+    lines = page.locator("#turns .turn")
+    assert await lines.count() == len(turns)
+    said = [await lines.nth(i).locator(".said").inner_text() for i in range(len(turns))]
+    assert said == [t["text"] for t in turns]  # what Vosk made, as stored
+    await page_shows(page, "document.getElementById('player').readyState >= 1")
+    duration = await page.evaluate("document.getElementById('player').duration")
+    assert duration > turns[-1]["start_ms"] / 1000  # the real mix, long enough to seek in
+    await lines.nth(1).click()
+    at = await page.evaluate("document.getElementById('player').currentTime")
+    assert at == pytest.approx(turns[1]["start_ms"] / 1000, abs=0.3)
+    await page.evaluate("document.getElementById('player').pause()")
+    await page.locator(".legs .leg").nth(1).click()  # the resident's leg, at the same moment
+    await page_shows(
+        page,
+        "document.getElementById('player').src.endsWith('/audio') && "
+        "document.getElementById('player').readyState >= 1",
+    )
+    resident_leg = await page.evaluate("document.getElementById('player').currentTime")
+    assert resident_leg == pytest.approx(at, abs=0.5)
+    await screenshot(page, "real-call-detail")
