@@ -90,6 +90,37 @@ async def stored_recordings(hotline: Hotline, call_id: int, count: int) -> list[
     return await eventually(probe, timeout_s=60, what=f"{count} recordings of call {call_id}")
 
 
+async def a_conversation(
+    hotline: Hotline,
+    residents: ResidentSimulator,
+    agents: AgentSimulator,
+    clips: dict[str, Path],
+    extension: str,
+) -> int:
+    """A repair call agent ``extension`` answers: the agent speaks, then the resident (from
+    number 1380000 + extension); the id of its record once it has ended."""
+    await add_agent(hotline, extension, {"repair": 5})
+    agents.behaviour[extension] = AgentBehaviour(
+        answer_after_s=0.5, say_after_s=1.0, play="sound:test-speech/agent"
+    )
+    call = await residents.dial(f"1380000{extension}")
+    # The agent answers ~1 s after the second key, waits 1 s, then speaks; the resident
+    # speaks after the agent has finished, then hangs up.
+    await residents.run(
+        call,
+        [
+            Dtmf("2"),
+            Dtmf("2"),
+            Wait(2.5 + wav_seconds(clips["agent"]) + 1.0),
+            Play("sound:test-speech/resident"),
+            Wait(1.0),
+            HangUp(),
+        ],
+    )
+    call_id: int = (await hotline.record(call.hotline_leg, timeout_s=40))["id"]
+    return call_id
+
+
 async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
     make_hotline: Callable[..., Any],
     config: Config,
@@ -99,27 +130,8 @@ async def test_a_conversation_is_recorded_per_speaker_and_transcribed(
     clips: dict[str, Path],
 ) -> None:
     hotline: Hotline = await make_hotline(transcribing(with_queues(config, announce_every_s=0)))
-    await add_agent(hotline, "1201", {"repair": 5})
     agent_s = wav_seconds(clips["agent"])
-    agents.behaviour["1201"] = AgentBehaviour(
-        answer_after_s=0.5, say_after_s=1.0, play="sound:test-speech/agent"
-    )
-    call = await residents.dial("13800001201")
-    # The agent answers ~1 s after the second key, waits 1 s, then speaks; the resident
-    # speaks after the agent has finished, then hangs up.
-    await residents.run(
-        call,
-        [
-            Dtmf("2"),
-            Dtmf("2"),
-            Wait(2.5 + agent_s + 1.0),
-            Play("sound:test-speech/resident"),
-            Wait(1.0),
-            HangUp(),
-        ],
-    )
-    record = await hotline.record(call.hotline_leg, timeout_s=40)
-    call_id = record["id"]
+    call_id = await a_conversation(hotline, residents, agents, clips, "1201")
 
     recordings = await stored_recordings(hotline, call_id, 3)
     by_role = {r["role"]: r for r in recordings}

@@ -16,20 +16,13 @@ from playwright.async_api import Browser
 from crm.staff import Role
 from telephony.config import Config
 from telephony.simulator import (
-    AgentBehaviour,
     AgentSimulator,
-    Dtmf,
-    HangUp,
-    Play,
     ResidentSimulator,
-    Wait,
 )
 from tests.browser import OFFICE_SCREEN, browser, page_shows, screenshot
 from tests.conftest import Hotline, transcribing, with_queues
 from tests.test_access import PASSWORD
-from tests.test_acd_calls import add_agent
-from tests.test_ivr_calls import wav_seconds
-from tests.test_recording import clips, finished_transcript
+from tests.test_recording import a_conversation, clips, finished_transcript
 from web.appkeys import STAFF
 
 __all__ = ["browser", "clips"]  # fixtures
@@ -46,23 +39,7 @@ async def test_a_real_call_is_found_opened_and_heard_at_a_line(
     browser: Browser,
 ) -> None:
     hotline: Hotline = await make_hotline(transcribing(with_queues(config, announce_every_s=0)))
-    await add_agent(hotline, "1301", {"repair": 5})
-    agents.behaviour["1301"] = AgentBehaviour(
-        answer_after_s=0.5, say_after_s=1.0, play="sound:test-speech/agent"
-    )
-    call = await residents.dial("13800001301")
-    await residents.run(
-        call,
-        [
-            Dtmf("2"),
-            Dtmf("2"),
-            Wait(2.5 + wav_seconds(clips["agent"]) + 1.0),
-            Play("sound:test-speech/resident"),
-            Wait(1.0),
-            HangUp(),
-        ],
-    )
-    call_id = (await hotline.record(call.hotline_leg, timeout_s=40))["id"]
+    call_id = await a_conversation(hotline, residents, agents, clips, "1301")
     transcript = await finished_transcript(hotline, call_id)
     assert transcript["job"]["status"] == "done", transcript["job"]
     turns = transcript["turns"]
