@@ -85,3 +85,12 @@ async def test_a_real_call_is_found_opened_and_heard_at_a_line(
     resident_leg = await page.evaluate("document.getElementById('player').currentTime")
     assert resident_leg == pytest.approx(at, abs=0.5)
     await screenshot(page, "real-call-detail")
+
+    await page.locator(".side a[href^='/cases/']").click()
+    assert "/cases/" in page.url
+    assert "报修" in await page.locator("h1").inner_text()
+    deadlines = await page.locator("table.log").inner_text()
+    assert "维修完成" in deadlines  # the repair's fixed-by deadline, from the standards
+    await screenshot(page, "real-call-case")
+    await page.locator(f".side a[href='/calls/{call_id}']").click()
+    assert page.url == f"{base}/calls/{call_id}"

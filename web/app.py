@@ -82,6 +82,7 @@ from web.login import add_login_routes
 from web.masking import mask_numbers
 from web.pages.call_detail import add_call_detail_page
 from web.pages.call_log import CALL_REVIEW, add_call_log_page
+from web.pages.case_view import add_case_page
 from web.pages.messages import add_messages_page
 from web.permissions import unlisted
 from web.recordings import add_recording_routes
@@ -328,6 +329,7 @@ def build_app(
     add_call_log_page(app)
     add_call_detail_page(app)
     add_messages_page(app)
+    add_case_page(app)
     add_account_routes(app)
     app.router.add_static("/static", STATIC_DIR)
     routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]

@@ -87,6 +87,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/calls"): P.READ_CALLS,
     ("GET", "/calls/{id}"): P.HEAR_CALLS,  # a transcript and recordings: web/privacy.py
     ("GET", "/messages"): P.MESSAGES,
+    ("GET", "/cases/{id}"): P.CASES,
     ("POST", "/messages/{id}/handled"): P.MESSAGES,
     ("GET", "/api/me"): P.SIGNED_IN,
     ("GET", "/api/openapi.json"): P.SIGNED_IN,
