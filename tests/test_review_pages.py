@@ -185,6 +185,12 @@ async def test_a_supervisor_reviews_a_call_from_the_log_to_the_moment_it_was_sai
     assert "坐席接听" in timeline
     await screenshot(page, "call-detail")
 
+    await page.goto(f"{base}/calls/{mine}?lang=en")
+    assert await page.locator("h2").first.inner_text() == "Recording"
+    assert "Resident" in await lines.nth(1).inner_text()
+    await screenshot(page, "call-detail-en")
+    await page.goto(f"{base}/calls?lang=zh-CN")
+
     # Opened at a moment (a search hit's link).
     await page.goto(f"{base}/calls/{mine}?t=14.6")
     await page_shows(page, "document.querySelector('#turns .turn.hearing') !== null")
