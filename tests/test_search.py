@@ -11,8 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 from alembic import command
 from sqlalchemy import insert
 
@@ -25,9 +28,16 @@ from crm.queue_facts import QueueFacts
 from crm.rules import Kind, ServiceRules
 from crm.search import CallSearch, SearchPage
 from crm.search_terms import BOUNDARY, document, marks, phrase, terms
+from crm.staff import Role, StaffDirectory
 from crm.transcripts import Segment, TranscriptBook
+from telephony.config import Config
 from tests.clocks import T0, ManualClock
 from tests.databases import one_connection_engine
+from tests.staff import cheap_hasher, signed_in_as
+from web.appkeys import CLOCK, CONFIG, QUEUE_FACTS, STAFF
+from web.auth import Principal
+from web.masking import mask_numbers
+from web.search import SEARCH, add_search_routes
 
 AGENT = "agent:7 王敏"
 
@@ -387,3 +397,85 @@ async def test_the_migration_indexes_what_was_stored_before_it(db_url: str) -> N
             await migrate(db_url)
     finally:
         await engine.dispose()
+
+
+# -- the HTTP route ------------------------------------------------------------------------
+
+Client = TestClient[web.Request, web.Application]
+SUPERVISOR_1 = Principal(name="王主管", role=Role.SUPERVISOR, user_id=None, agent_id=None)
+AGENT_1 = Principal(name="李娜", role=Role.AGENT, user_id=None, agent_id=1)
+
+
+def search_app(books: Books, staff: StaffDirectory, principal: Principal) -> web.Application:
+    """The route with the real masking after it; who may call it is test_access.py's."""
+    app = web.Application(middlewares=[signed_in_as(principal), mask_numbers])
+    app[CONFIG] = Config()
+    app[CLOCK] = books.clock
+    app[STAFF] = staff
+    app[QUEUE_FACTS] = books.facts
+    app[SEARCH] = books.search
+    add_search_routes(app)
+    return app
+
+
+@pytest.fixture
+def staff(books: Books) -> StaffDirectory:
+    return StaffDirectory(books.calls._sessions, cheap_hasher())
+
+
+async def get(client: Client, status: int, **params: str) -> Any:
+    async with client.get("/api/search", params=params) as response:
+        assert response.status == status, await response.text()
+        return await response.json()
+
+
+async def test_the_route_answers_hits_with_marks_and_audits_the_search(
+    books: Books, staff: StaffDirectory, aiohttp_client: Any
+) -> None:
+    call_id = await books.call(LEAK, agent_id=1)
+    client = await aiohttp_client(search_app(books, staff, SUPERVISOR_1))
+    page = await get(client, 200, q="漏水", since="2026-11-24T00:00:00+08:00", queue="repair")
+    assert (page["total"], page["limit"], page["offset"]) == (1, 50, 0)
+    [hit] = page["items"]
+    assert (hit["call_id"], hit["caller_number"], hit["agent_id"]) == (call_id, "13800138000", 1)
+    assert hit["lines"][0]["marks"] == [[2, 4]]
+    assert hit["lines"][0]["speaker_label"] == "居民"
+    await get(client, 200, q="13800138000的漏水")
+    rows = await staff.audit_log(limit=10, offset=0)
+    assert [(r.action, r.granted) for r in rows] == [("search", True), ("search", True)]
+    assert "13800138000" not in rows[0].target
+    assert "漏水" in rows[0].target
+    assert "queue=repair" in rows[1].target
+
+
+async def test_an_agent_finds_their_own_calls_with_the_number_in_full(
+    books: Books, staff: StaffDirectory, aiohttp_client: Any
+) -> None:
+    theirs = await books.call(LEAK, agent_id=1)
+    await books.call(LEAK, at=T0 + timedelta(minutes=1), agent_id=2)
+    client = await aiohttp_client(search_app(books, staff, AGENT_1))
+    page = await get(client, 200, q="漏水")
+    assert [(h["call_id"], h["caller_number"]) for h in page["items"]] == [(theirs, "13800138000")]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "q"),
+        ({"q": "  "}, "q"),
+        ({"q": "。。"}, "q"),
+        ({"q": "漏" * 101}, "q"),
+        ({"q": "漏水", "since": "2026-11-25T00:00:00Z", "until": "2026-11-24T00:00:00Z"}, "until"),
+        ({"q": "漏水", "limit": "0"}, "limit"),
+    ],
+)
+async def test_a_bad_query_is_400_naming_the_field(
+    books: Books,
+    staff: StaffDirectory,
+    aiohttp_client: Any,
+    params: dict[str, str],
+    field: str,
+) -> None:
+    client = await aiohttp_client(search_app(books, staff, SUPERVISOR_1))
+    refused = await get(client, 400, **params)
+    assert (refused["error_id"], refused["details"]["field"]) == ("invalid-query", field)
