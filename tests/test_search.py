@@ -8,9 +8,13 @@ found is what the service's own writes put in the index, in the same transaction
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,13 +36,14 @@ from crm.staff import Role, StaffDirectory
 from crm.transcripts import Segment, TranscriptBook
 from telephony.config import Config
 from tests.clocks import T0, ManualClock
-from tests.databases import one_connection_engine
+from tests.databases import BACKENDS, PG_URL, one_connection_engine
 from tests.staff import cheap_hasher, signed_in_as
 from web.appkeys import CLOCK, CONFIG, QUEUE_FACTS, STAFF
 from web.auth import Principal
 from web.masking import mask_numbers
 from web.search import SEARCH, add_search_routes
 
+ROOT = Path(__file__).resolve().parents[1]
 AGENT = "agent:7 王敏"
 
 
@@ -479,3 +484,28 @@ async def test_a_bad_query_is_400_naming_the_field(
     client = await aiohttp_client(search_app(books, staff, SUPERVISOR_1))
     refused = await get(client, 400, **params)
     assert (refused["error_id"], refused["details"]["field"]) == ("invalid-query", field)
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def test_the_benchmark_runs_in_quick_mode_and_prints_its_figures() -> None:
+    """bench/search.py on a thousand calls (about 10 s): it completes and prints, per
+    backend, the build, the baseline and every search's percentiles; no time is judged."""
+    backends = ",".join(BACKENDS)
+    env = {**os.environ, **({"HOTLINE_BENCH_PG_URL": PG_URL} if PG_URL else {})}
+    bench = [sys.executable, str(ROOT / "bench" / "search.py"), "--quick", "--calls", "1000"]
+    done = subprocess.run(
+        [*bench, "--runs", "2", "--backends", backends],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for backend in BACKENDS:
+        assert f"{backend}: 1000 calls loaded" in done.stdout
+    assert done.stdout.count("baseline: LIKE") == len(BACKENDS)
+    assert done.stdout.count("number 3栋201") == len(BACKENDS)
+    assert done.stdout.count("worst p95") == len(BACKENDS)
