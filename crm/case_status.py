@@ -105,7 +105,7 @@ async def transition(
     case.status = wanted
     change.audit("case", case.id, "status", "status", old, wanted)
     if note:
-        change.audit("case", case.id, "note", None, None, note)
+        await change.note(note)
 
 
 async def _resolve(change: CaseChange, rules: ServiceRules, note: str | None) -> None:
@@ -179,7 +179,7 @@ async def reopen(change: CaseChange, rules: ServiceRules, reason: str) -> None:
     old = case.status
     case.status = Status.IN_PROGRESS
     change.audit("case", case.id, "reopened", "status", old, Status.IN_PROGRESS)
-    change.audit("case", case.id, "note", None, None, reason)
+    await change.note(reason)
     change.set(case, "case", "reopened", case.reopened + 1)
     change.set(case, "case", "resolved_at", None)
     change.set(case, "case", "closed_at", None)

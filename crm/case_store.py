@@ -23,6 +23,7 @@ from crm.clock import Clock
 from crm.exceptions import Conflict, InvalidInput, NotFound
 from crm.repository import Repository
 from crm.rules import DeadlineSpec, ServiceRules
+from crm.search_index import index_case
 
 
 class CaseRepository(Repository):
@@ -88,6 +89,11 @@ class CaseChange:
                 at=self.at,
             )
         )
+
+    async def note(self, text: str) -> None:
+        """A note on the case: in its timeline, and found by search from now on."""
+        self.audit("case", self.case.id, "note", None, None, text)
+        await index_case(self.session, self.case.id)
 
     def set(self, row: Any, entity: str, field: str, value: object) -> bool:
         """Set ``row.field`` and audit it, if it really changes."""

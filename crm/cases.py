@@ -34,6 +34,7 @@ from crm.rules import (
     repair_deadlines,
     suggest_repair_class,
 )
+from crm.search_index import index_case
 from crm.uncancellable import uncancellable
 
 
@@ -171,6 +172,7 @@ class CaseBook(CaseRepository):
                 )
                 if details.on_premises:
                     change.add_deadlines([deadline(self.rules, Rule.COMPLAINT_ON_SITE, opened_at)])
+            await index_case(session, case.id)
             return await load_case(session, case.id, self.clock.now())
 
     async def _open_order(
@@ -270,6 +272,8 @@ class CaseBook(CaseRepository):
             change = await begin_change(session, case_id, version, actor, now)
             for key, value in values.items():
                 change.set(change.case, "case", key, value)
+            if {"summary", "detail"} & values.keys():
+                await index_case(session, case_id)
             return await load_case(session, case_id, now)
 
     @uncancellable
@@ -331,7 +335,7 @@ class CaseBook(CaseRepository):
         now = self.clock.now()
         async with self._transaction("case note") as session:
             change = await begin_change(session, case_id, version, actor, now)
-            change.audit("case", case_id, "note", None, None, body)
+            await change.note(body)
             return await load_case(session, case_id, now)
 
     @uncancellable

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import ColumnElement, and_, insert, select, update
 from sqlalchemy.orm import selectinload
 
 from crm.exceptions import NotFound
@@ -73,6 +73,15 @@ class QueueEntryRecord:
 
     def to_json(self) -> dict[str, Any]:
         return record_json(self)
+
+
+def took_call(agent_id: int) -> ColumnElement[bool]:
+    """Which queue entries make a call the agent's: the ones they answered.
+
+    The one statement of "the calls an agent took" (standards §6): theirs to hear, to see
+    numbers in full, to find in a search.
+    """
+    return and_(QueueEntry.agent_id == agent_id, QueueEntry.answered_at.is_not(None))
 
 
 class QueueFacts(Repository):
@@ -147,9 +156,7 @@ class QueueFacts(Repository):
         if not call_ids:
             return set()
         query = select(QueueEntry.call_id).where(
-            QueueEntry.agent_id == agent_id,
-            QueueEntry.answered_at.is_not(None),
-            QueueEntry.call_id.in_(call_ids),
+            took_call(agent_id), QueueEntry.call_id.in_(call_ids)
         )
         async with self._transaction("calls answered by agent") as session:
             return set((await session.scalars(query)).all())

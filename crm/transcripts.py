@@ -25,7 +25,11 @@ from sqlalchemy.orm import selectinload
 from crm.exceptions import Conflict, NotFound, StorageError
 from crm.models import TranscriptionJob, TranscriptSegment, TranscriptWord
 from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.search_index import index_call
 from crm.uncancellable import uncancellable
+
+# How staff name each speaker of a transcript (the API, the text form, search results).
+SPEAKER_LABELS = {"resident": "居民", "agent": "坐席", "message": "留言", "audio": "音频"}
 
 
 class JobStatus:
@@ -208,7 +212,8 @@ class TranscriptBook(Repository):
         decode_s: float,
         at: datetime,
     ) -> None:
-        """Replace the call's transcript with ``segments`` and mark the job done, at once."""
+        """Replace the call's transcript with ``segments`` (and its search terms) and mark
+        the job done, at once."""
         require_aware("at", at)
         async with self._transaction("store transcript") as session:
             job = await session.get(TranscriptionJob, job_id)
@@ -234,6 +239,8 @@ class TranscriptBook(Repository):
                     ],
                 )
                 session.add(row)
+            await session.flush()
+            await index_call(session, job.call_id)
             job.status = JobStatus.DONE
             job.model = model
             job.audio_s = audio_s

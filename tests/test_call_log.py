@@ -21,6 +21,7 @@ from crm.calls import CallLog, CallRecord
 from crm.db import create_engine, make_sessionmaker, migrate
 from crm.exceptions import NotFound, StorageError
 from crm.models import Base
+from crm.search_index import in_models
 
 T0 = datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC)
 BEIJING = timezone(timedelta(hours=8))
@@ -52,7 +53,9 @@ async def test_migrated_schema_matches_models(db_url: str) -> None:
     await migrate(db_url)
 
     def differences(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": in_models}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     engine = create_engine(db_url)

@@ -31,6 +31,7 @@ from crm.agents import AgentDirectory
 from crm.db import alembic_config, create_engine, make_sessionmaker, migrate
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound
 from crm.models import ApiToken, Base, StaffSession, StaffUser
+from crm.search_index import in_models
 from crm.staff import LoginOutcome, Role, StaffDirectory, TokenRecord, UserRecord
 from tests.conftest import ROOT
 from tests.databases import one_connection_engine
@@ -112,14 +113,16 @@ async def add(
 
 
 async def test_the_staff_migration_round_trips(db_url: str) -> None:
-    """0006 down to 0005 drops the four staff tables and nothing else; up again gives the
-    models' schema exactly."""
+    """Down to 0005 drops the four staff tables and nothing else of the models (0007's search
+    index goes too); up again gives the models' schema exactly."""
 
     def tables(connection: Connection) -> set[str]:
         return set(inspect(connection).get_table_names())
 
     def differences(connection: Connection) -> list[object]:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": in_models}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     await migrate(db_url)
@@ -136,7 +139,7 @@ async def test_the_staff_migration_round_trips(db_url: str) -> None:
             assert await connection.run_sync(tables) == at_head
     finally:
         await engine.dispose()
-    assert at_head - at_0005 == STAFF_TABLES
+    assert {t for t in at_head - at_0005 if in_models(t, "table", ())} == STAFF_TABLES
 
 
 # -- users ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from crm.messages import MessageBox
 from crm.queue_callbacks import CallbackBook
 from crm.queue_facts import QueueFacts
 from crm.recordings import RecordingLog
+from crm.search import CallSearch
 from crm.staff import StaffDirectory, standard_hasher
 from crm.transcripts import TranscriptBook
 from telephony.acd.announcements import announcement_texts, callback_texts
@@ -87,6 +88,7 @@ from web.pages.messages import add_messages_page
 from web.permissions import unlisted
 from web.recordings import add_recording_routes
 from web.residents import add_resident_routes
+from web.search import SEARCH, add_search_routes
 from web.service_routes import add_service_routes
 from web.session_sweep import sweep_sessions
 from web.templates import STATIC_DIR, no_sniffing
@@ -194,6 +196,7 @@ def build_app(
         store = RecordingStore(config.recording.dir)
         app[RECORDINGS] = recordings
         app[TRANSCRIPTS] = transcripts
+        app[SEARCH] = CallSearch(sessions)
         app[RECORDING_STORE] = store
         transcriber = None
         if model is not None:
@@ -322,6 +325,7 @@ def build_app(
     add_service_routes(app)
     add_acd_routes(app)
     add_recording_routes(app)
+    add_search_routes(app)
     add_case_routes(app)
     add_resident_routes(app)
     add_login_routes(app)

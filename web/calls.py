@@ -7,43 +7,25 @@ them decides which database they read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
 
 from aiohttp import web
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from crm.calls import CallLog, CallRecord
-from crm.exceptions import InvalidQuery
 from crm.repository import DOCUMENTED_FIELDS
 from web.errors import ErrorId
-from web.params import DEFAULT_LIMIT, CallId, FilterText, Instant, Limit, Offset, Params
+from web.params import CallId, FilterText, Params, WindowQuery
 from web.replies import json_reply
 from web.routes import Reply, add_routes, route
 
 CALL_LOG: web.AppKey[CallLog] = web.AppKey("call_log", CallLog)
 
 
-class CallQuery(Params):
+class CallQuery(WindowQuery):
     """The filters of the call list; all optional, an empty one is not given."""
 
     caller: FilterText | None = Field(None, description="Exact caller number.")
     queue: FilterText | None = Field(None, description="Queue the call was sent to.")
-    since: Instant | None = Field(
-        None,
-        description="Calls started at or after this time (ISO 8601; no offset means UTC; "
-        "encode '+' as %2B).",
-    )
-    until: Instant | None = Field(
-        None, description="Calls started before this time (exclusive; same format as since)."
-    )
-    limit: Limit = DEFAULT_LIMIT
-    offset: Offset = 0
-
-    @model_validator(mode="after")
-    def _window(self) -> Self:
-        if self.since is not None and self.until is not None and self.until <= self.since:
-            raise InvalidQuery("until", "must be later than since")
-        return self
 
 
 class CallPath(Params):

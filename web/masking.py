@@ -77,6 +77,13 @@ def _call_ids(body: Any) -> list[int]:
     return [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), int)]
 
 
+def _hit_ids(body: Any) -> list[int]:
+    items = body.get("items", []) if isinstance(body, dict) else []
+    return [
+        i["call_id"] for i in items if isinstance(i, dict) and isinstance(i.get("call_id"), int)
+    ]
+
+
 async def _keeper(request: web.Request, principal: Principal, body: Any) -> Keep:
     agent_id = principal.agent_id
     if principal.role is not Role.AGENT or agent_id is None:
@@ -84,10 +91,14 @@ async def _keeper(request: web.Request, principal: Principal, body: Any) -> Keep
     taken: set[int] = set()
     if request.path.startswith("/api/calls"):
         taken = await request.app[QUEUE_FACTS].answered_by(agent_id, _call_ids(body))
+    elif request.path == "/api/search":
+        taken = await request.app[QUEUE_FACTS].answered_by(agent_id, _hit_ids(body))
 
     def keep(record: dict[str, Any]) -> bool:
         if record.get("owner_agent_id") == agent_id:
             return True  # a case they own
+        if "lines" in record:  # a call found by a search
+            return record.get("call_id") in taken
         return "channel_id" in record and record.get("id") in taken  # a call they took
 
     return keep

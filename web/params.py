@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    model_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -163,6 +164,27 @@ Offset = Annotated[int, Field(ge=0, le=MAX_INT, description="Records to skip."),
 PositiveId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber]
 RecordId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber, BeforeValidator(_record_id)]
 CallId = Annotated[int, Field(ge=1, le=MAX_INT), WholeNumber, BeforeValidator(_call_id)]
+
+
+class WindowQuery(Params):
+    """A time window and a page, as every list of calls takes them."""
+
+    since: Instant | None = Field(
+        None,
+        description="From this time on (calls: started; ISO 8601; no offset means UTC; "
+        "encode '+' as %2B).",
+    )
+    until: Instant | None = Field(
+        None, description="Before this time (exclusive; same format as since)."
+    )
+    limit: Limit = DEFAULT_LIMIT
+    offset: Offset = 0
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise InvalidQuery("until", "must be later than since")
+        return self
 
 
 class IdPath(Params):

@@ -108,6 +108,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/api/calls/{id}/recordings"): P.HEAR_CALLS,
     ("GET", "/api/recordings/{id}/audio"): P.HEAR_CALLS,
     ("GET", "/api/calls/{id}/transcript"): P.HEAR_CALLS,
+    ("GET", "/api/search"): P.HEAR_CALLS,  # transcripts (an agent: the calls they took)
     ("POST", "/api/calls/{id}/transcript/retry"): P.TRANSCRIPTION,
     ("GET", "/api/transcription/jobs"): P.TRANSCRIPTION,
     ("GET", "/api/cases"): P.CASES,

@@ -21,8 +21,7 @@ from web.errors import ErrorId, error
 async def took_call(request: web.Request, principal: Principal, call_id: int) -> bool:
     if principal.agent_id is None:
         return False
-    entries = await request.app[QUEUE_FACTS].for_call(call_id)
-    return any(e.agent_id == principal.agent_id and e.answered_at for e in entries)
+    return call_id in await request.app[QUEUE_FACTS].answered_by(principal.agent_id, [call_id])
 
 
 async def left_message(request: web.Request, call_id: int) -> bool:

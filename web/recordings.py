@@ -21,8 +21,8 @@ from pydantic import Field
 from crm.exceptions import Conflict, NotFound
 from crm.recordings import RecordingRecord, RecordingStatus
 from crm.repository import DOCUMENTED_FIELDS
-from crm.transcripts import JobRecord, Segment
-from telephony.recording.timeline import SPEAKER_LABELS, as_text
+from crm.transcripts import SPEAKER_LABELS, JobRecord, Segment
+from telephony.recording.timeline import as_text
 from web.appkeys import RECORDING_STORE, RECORDINGS, TRANSCRIBER, TRANSCRIPTS
 from web.errors import ErrorId, error
 from web.params import Params, RecordId, TrueOrFalse

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from crm.db import create_engine
 from crm.models import Base
+from crm.search_index import in_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -38,6 +39,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=in_models,  # the search index has no models (an FTS5 table cannot)
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )

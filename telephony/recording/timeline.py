@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from crm.transcripts import Segment, Word
+from crm.transcripts import SPEAKER_LABELS, Segment, Word
 from telephony.recording.decoder import Utterance
 from telephony.recording.normalise import join_words, normalise_words
-
-SPEAKER_LABELS = {"resident": "居民", "agent": "坐席", "message": "留言", "audio": "音频"}
 
 
 @dataclass(frozen=True)
