@@ -178,8 +178,11 @@ async def _write(session: AsyncSession, table: str, key: int, terms: list[str]) 
 def rebuild(connection: Connection) -> None:
     """Empty the index and write it again from every transcript and case (synchronous,
     for Alembic and ``run_sync``); batches keep memory flat on a million calls."""
+    postgresql = connection.dialect.name == "postgresql"
     for table in (CALLS, CASES):
         connection.execute(text(f"DELETE FROM {table}"))
+        if postgresql:  # one GIN build at the end, not a GIN update per row
+            connection.execute(text(f"DROP INDEX IF EXISTS ix_{table}_terms"))
     segment = m.TranscriptSegment
     last = connection.execute(select(func.max(segment.call_id))).scalar() or 0
     for low in range(0, last + 1, _BATCH):  # a range of calls at a time: memory stays flat
@@ -200,6 +203,9 @@ def rebuild(connection: Connection) -> None:
         for case_id, summary, detail in cases
     )
     _insert_all(connection, CASES, texts)
+    if postgresql:
+        for table in (CALLS, CASES):
+            connection.execute(text(f"CREATE INDEX ix_{table}_terms ON {table} USING gin (terms)"))
 
 
 def _grouped(rows: Iterable[Any]) -> Iterator[tuple[int, list[str]]]:

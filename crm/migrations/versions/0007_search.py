@@ -39,8 +39,7 @@ def upgrade() -> None:
                 f"CONSTRAINT fk_{table}_{key}_{owner} FOREIGN KEY ({key}) "
                 f'REFERENCES "{owner}" (id) ON DELETE CASCADE)'
             )
-            op.execute(f"CREATE INDEX ix_{table}_terms ON {table} USING gin (terms)")
-    rebuild(op.get_bind())
+    rebuild(op.get_bind())  # on PostgreSQL it also creates the GIN indexes, once filled
 
 
 def downgrade() -> None:
