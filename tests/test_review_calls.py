@@ -9,11 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser
 
 from crm.staff import Role
+from crm.transcripts import Segment
 from telephony.config import Config
 from telephony.simulator import (
     AgentSimulator,
@@ -23,7 +25,8 @@ from tests.browser import OFFICE_SCREEN, browser, page_shows, screenshot
 from tests.conftest import Hotline, transcribing, with_queues
 from tests.test_access import PASSWORD
 from tests.test_recording import a_conversation, clips, finished_transcript
-from web.appkeys import STAFF
+from web.appkeys import STAFF, TRANSCRIPTS
+from web.calls import CALL_LOG
 
 __all__ = ["browser", "clips"]  # fixtures
 
@@ -94,3 +97,23 @@ async def test_a_real_call_is_found_opened_and_heard_at_a_line(
     await screenshot(page, "real-call-case")
     await page.locator(f".side a[href='/calls/{call_id}']").click()
     assert page.url == f"{base}/calls/{call_id}"
+
+    # Search: a word of the stored transcript finds this call and not another call whose
+    # transcript says something else.
+    other = await hotline.app[CALL_LOG].open_call(
+        channel_id="review-other", caller_number="13900001302", caller_name=None,
+        dialled_number="400", started_at=datetime.now(UTC),
+    )  # fmt: skip
+    job = await hotline.app[TRANSCRIPTS].enqueue(other, at=datetime.now(UTC))
+    await hotline.app[TRANSCRIPTS].done(
+        job.id, [Segment("resident", 0, 2000, "电梯坏了", ())],
+        model="test", audio_s=2, decode_s=1, at=datetime.now(UTC),
+    )  # fmt: skip
+    word = max(turns[1]["text"].split(), key=len)
+    await page.goto(f"{base}/search?q={quote(word)}")
+    found = page.locator("article.hit .head a")
+    assert [await a.get_attribute("href") for a in await found.all()] == [f"/calls/{call_id}"]
+    assert word in await page.locator("article.hit mark").all_inner_texts()
+    await screenshot(page, "real-call-search")
+    await page.goto(f"{base}/search?q={quote('电梯')}")
+    assert [await a.get_attribute("href") for a in await found.all()] == [f"/calls/{other}"]

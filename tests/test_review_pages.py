@@ -196,11 +196,33 @@ async def test_a_supervisor_reviews_a_call_from_the_log_to_the_moment_it_was_sai
     await page_shows(page, "document.querySelector('#turns .turn.hearing') !== null")
     assert "hearing" in (await lines.nth(3).get_attribute("class") or "")
 
-    # Every opening and playback is audited.
+    # Search: a two-character word inside a line finds this call, not the other; the
+    # word is marked on the line, and its time opens the call there.
+    await page.goto(f"{base}/search")
+    await page.fill("input[name=q]", "漏水")
+    await page.click("form.filters button[type=submit]")
+    hits = page.locator("article.hit")
+    assert await hits.count() == 1
+    assert await hits.locator("mark").all_inner_texts() == ["漏水"]
+    assert "居民" in await hits.locator(".turn").inner_text()
+    await screenshot(page, "search")
+    await hits.locator(".turn a.when").click()
+    assert page.url == f"{base}/calls/{mine}?t=4.0"
+    await page_shows(page, "document.querySelector('#turns .turn.hearing') !== null")
+    assert "hearing" in (await lines.nth(1).get_attribute("class") or "")
+    await page.goto(f"{base}/search?q=%3Cscript%3E")  # the words of it: punctuation is no word
+    assert await page.locator("article.hit mark").all_inner_texts() == ["script", "script"]
+    assert "<script>alert(1)</script>" in await page.locator("article.hit .said").inner_text()
+    assert await page.locator("article.hit script").count() == 0
+    await page.goto(f"{base}/search?q=停电")
+    assert await page.locator("article.hit").count() == 0
+
+    # Every opening, playback and search is audited.
     audit = await service.audit()
     actions = {(row["action"], row["granted"]) for row in audit}
     assert ("call-review", True) in actions
     assert ("playback", True) in actions
+    assert ("search", True) in actions
 
 
 async def test_an_agent_cannot_open_a_call_another_agent_took(

@@ -85,6 +85,7 @@ from web.pages.call_detail import add_call_detail_page
 from web.pages.call_log import CALL_REVIEW, add_call_log_page
 from web.pages.case_view import add_case_page
 from web.pages.messages import add_messages_page
+from web.pages.search import add_search_page
 from web.permissions import unlisted
 from web.recordings import add_recording_routes
 from web.residents import add_resident_routes
@@ -334,6 +335,7 @@ def build_app(
     add_call_detail_page(app)
     add_messages_page(app)
     add_case_page(app)
+    add_search_page(app)
     add_account_routes(app)
     app.router.add_static("/static", STATIC_DIR)
     routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]

@@ -88,6 +88,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/calls/{id}"): P.HEAR_CALLS,  # a transcript and recordings: web/privacy.py
     ("GET", "/messages"): P.MESSAGES,
     ("GET", "/cases/{id}"): P.CASES,
+    ("GET", "/search"): P.HEAR_CALLS,  # transcripts: an agent finds the calls they took
     ("POST", "/messages/{id}/handled"): P.MESSAGES,
     ("GET", "/api/me"): P.SIGNED_IN,
     ("GET", "/api/openapi.json"): P.SIGNED_IN,

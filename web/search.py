@@ -10,6 +10,7 @@ the query masked as an admin would see them.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
@@ -21,7 +22,7 @@ from crm.phones import masked
 from crm.search import MAX_QUERY, CallSearch, SearchPage, search_phrase
 from crm.staff import Role
 from web.audit import record_access
-from web.auth import principal_of
+from web.auth import Principal, principal_of
 from web.errors import ErrorId
 from web.params import FilterText, WindowQuery
 from web.replies import json_reply
@@ -61,15 +62,29 @@ class SearchQuery(WindowQuery):
     )
 
 
-def audited_query(query: SearchQuery) -> str:
+def audited_query(
+    text: str,
+    *,
+    queue: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> str:
     """What the audit row says was searched: long numbers masked (an admin reads it)."""
-    shown = _NUMBER.sub(lambda found: masked(found.group()), query.q)
+    shown = _NUMBER.sub(lambda found: masked(found.group()), text)
     filters = [
-        f"{k}={v.isoformat() if hasattr(v, 'isoformat') else v}"
-        for k, v in (("queue", query.queue), ("since", query.since), ("until", query.until))
+        f"{k}={v.isoformat() if isinstance(v, datetime) else v}"
+        for k, v in (("queue", queue), ("since", since), ("until", until))
         if v is not None
     ]
     return " ".join([f"search {shown!r}", *filters])
+
+
+def only_agent_of(principal: Principal) -> int | None:
+    """Whose calls a search may find: an agent's own (an agent account without its agent
+    finds none); None, every call."""
+    if principal.role is not Role.AGENT:
+        return None
+    return principal.agent_id if principal.agent_id is not None else _NOBODY
 
 
 @route(
@@ -86,16 +101,14 @@ async def search(request: web.Request, query: SearchQuery) -> web.StreamResponse
     hold the words with marks ([start, end) character offsets) for highlighting. An
     agent finds only the calls they took; cases are found for everyone who works them."""
     principal = principal_of(request)
-    only_agent_id = None
-    if principal.role is Role.AGENT:
-        only_agent_id = principal.agent_id if principal.agent_id is not None else _NOBODY
-    await record_access(request, principal, "search", audited_query(query), granted=True)
+    what = audited_query(query.q, queue=query.queue, since=query.since, until=query.until)
+    await record_access(request, principal, "search", what, granted=True)
     page = await request.app[SEARCH].search(
         query.q,
         since=query.since,
         until=query.until,
         queue=query.queue,
-        only_agent_id=only_agent_id,
+        only_agent_id=only_agent_of(principal),
         limit=query.limit,
         offset=query.offset,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from math import ceil
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -20,7 +20,7 @@ from crm.exceptions import InvalidQuery
 from crm.rules import Kind
 from telephony.session import EndReason
 from web.appkeys import CONFIG, ROSTER
-from web.pages.frame import company_zone, day_window, masked_calls, page
+from web.pages.frame import company_zone, day_window, link_with, masked_calls, page
 from web.params import FilterText, Params, PositiveId, TrueOrFalse, parse_params
 
 PAGE_SIZE = 50
@@ -85,7 +85,7 @@ async def call_log(request: web.Request) -> web.StreamResponse:
         ends=END_REASONS,
         sorts=list(Sort),
         rings_s=config.ring.rings_deadline_ms / 1000,
-        link=lambda **change: _link(request, change),
+        link=lambda **change: link_with(request, **change),
     )
 
 
@@ -108,14 +108,3 @@ def _filters(query: CallLogQuery, request: web.Request) -> ReviewFilters:
         has_transcript=query.transcript,
         case_kind=query.kind,
     )
-
-
-def _link(request: web.Request, change: dict[str, Any]) -> str:
-    """This page's address with some filters changed (paging keeps the filters)."""
-    values = {k: v for k, v in request.query.items() if v != ""}
-    for key, value in change.items():
-        if value is None:
-            values.pop(key, None)
-        else:
-            values[key] = str(value)
-    return str(request.rel_url.with_query(values))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -20,13 +20,7 @@ from web.auth import Principal, principal_of
 from web.masking import mask_record
 from web.templates import render
 
-
-class _Call(Protocol):
-    @property
-    def id(self) -> int: ...
-
-
-R = TypeVar("R", bound=_Call)
+R = TypeVar("R")
 
 
 def signed_in(request: web.Request) -> Principal:
@@ -82,9 +76,9 @@ def day_window(
     return since, until
 
 
-async def masked_calls(request: web.Request, rows: Sequence[R]) -> list[R]:
-    """Call rows (records with ``id``) with numbers and names masked but on the calls the
-    user took.
+async def masked_calls(request: web.Request, rows: Sequence[R], key: str = "id") -> list[R]:
+    """Records about calls (their id in ``key``) with numbers and names masked but on the
+    calls the user took.
 
     The rule is web/masking.py's (a supervisor sees all; an agent their own calls; an
     admin nothing in full), applied here because a page renders records, not the JSON
@@ -95,6 +89,17 @@ async def masked_calls(request: web.Request, rows: Sequence[R]) -> list[R]:
         return list(rows)
     taken: set[int] = set()
     if principal.role is Role.AGENT and principal.agent_id is not None:
-        ids = [row.id for row in rows]
+        ids = [getattr(row, key) for row in rows]
         taken = await request.app[QUEUE_FACTS].answered_by(principal.agent_id, ids)
-    return [row if row.id in taken else mask_record(row) for row in rows]
+    return [row if getattr(row, key) in taken else mask_record(row) for row in rows]
+
+
+def link_with(request: web.Request, **change: Any) -> str:
+    """This page's address with some query values changed (paging keeps the filters)."""
+    values = {k: v for k, v in request.query.items() if v != ""}
+    for key, value in change.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = str(value)
+    return str(request.rel_url.with_query(values))
