@@ -197,6 +197,8 @@ class AcdConfig:
     max_misses: int = 2  # unanswered offers in a row before the agent is paused
     duty_endpoint: str | None = None  # the duty manager's phone, rung for emergencies
     default_handle_s: float = 180.0  # expected handle time until real ones are known
+    # What an agent picks from when pausing at the console (the API takes any text).
+    pause_reasons: tuple[str, ...] = ("休息", "培训", "会议", "事后处理")
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,24 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "HOTLINE_VOSK_MODEL": ("transcription", "model"),
     "HOTLINE_VOSK_LANGUAGE": ("transcription", "language"),
 }
+
+
+def _pause_reasons(ac: _Reader, default: tuple[str, ...]) -> tuple[str, ...]:
+    reasons = ac.get("pause_reasons", default, _strings, "a list of strings")
+    if not reasons:
+        raise ac.fail("pause_reasons", "must name at least one reason")
+    for reason in reasons:
+        try:
+            validation.name_text("pause_reasons", reason, max_len=20)
+        except InvalidInput as err:
+            raise ac.fail("pause_reasons", f"{reason!r}: {err.reason}") from None
+    return tuple(r.strip() for r in reasons)
+
+
+def _strings(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise TypeError("not a list of strings")
+    return tuple(raw)
 
 
 class _Reader:
@@ -517,6 +537,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             default_handle_s=ac.number(
                 "default_handle_s", defaults.acd.default_handle_s, minimum=1
             ),
+            pause_reasons=_pause_reasons(ac, defaults.acd.pause_reasons),
         ),
         callbacks=CallbackConfig(
             dial=dial,

@@ -358,6 +358,28 @@ async def test_the_live_feed_refuses_a_foreign_page(service: Service) -> None:
     await ws.close()
 
 
+async def test_an_agents_console_feed_is_theirs_alone(service: Service) -> None:
+    """Only a user with an agent opens it, from our own page; it says only their phone."""
+    mine = await service.add_agent("1001")
+    await service.add_user("li", Role.AGENT, mine)
+    await service.add_user("zhao", Role.SUPERVISOR)
+    supervisor, _ = await service.sign_in("zhao")
+    ours = {"Origin": service.origin(supervisor)}
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await supervisor.ws_connect("/api/console/feed", headers=ours)
+    assert refused.value.status == 403  # no agent of their own
+    agent, _ = await service.sign_in("li")
+    with pytest.raises(WSServerHandshakeError) as refused:
+        await agent.ws_connect("/api/console/feed", headers={"Origin": "https://evil.example"})
+    assert refused.value.status == 403
+    ws = await agent.ws_connect("/api/console/feed", headers=ours)
+    first = await ws.receive_json(timeout=10)
+    assert (first["type"], first["agent"]["id"], first["agent"]["state"]) == (
+        "me", mine, "logged-out",
+    )  # fmt: skip
+    await ws.close()
+
+
 async def test_the_login_page_speaks_chinese_first_and_english_on_request(
     service: Service,
 ) -> None:

@@ -7,12 +7,11 @@ the reason, and an accepted one is persisted and published like any ACD change.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from pydantic import Field
 
 from crm import validation as v
@@ -34,6 +33,7 @@ from web.masking import mask_tree
 from web.params import DEFAULT_LIMIT, Limit, Offset, Params, RecordId
 from web.replies import extended, json_reply
 from web.routes import Reply, add_routes, route
+from web.websockets import relay
 
 log = logging.getLogger(__name__)
 
@@ -486,17 +486,11 @@ async def live(request: web.Request) -> web.StreamResponse:
                 }
             )
         )
-        reader = asyncio.create_task(_drain_client(ws))
-        try:
-            while not ws.closed:
-                nxt = asyncio.ensure_future(events.get())
-                await asyncio.wait([nxt, reader], return_when=asyncio.FIRST_COMPLETED)
-                if not nxt.done():
-                    nxt.cancel()
-                    break
-                await ws.send_json(mask_tree(nxt.result()))
-        finally:
-            reader.cancel()
+
+        async def forward(event: dict[str, Any]) -> None:
+            await ws.send_json(mask_tree(event))
+
+        await relay(ws, events, forward)
     return ws
 
 
@@ -518,9 +512,3 @@ ROUTES = (
 
 def add_acd_routes(app: web.Application) -> None:
     add_routes(app, ROUTES)
-
-
-async def _drain_client(ws: web.WebSocketResponse) -> None:
-    async for message in ws:
-        if message.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-            break

@@ -78,12 +78,14 @@ from web.appkeys import (
 from web.auth import guard
 from web.calls import CALL_LOG
 from web.cases import CRM, DEADLINES, DIALLER, add_case_routes
+from web.console import add_console_feed
 from web.home import add_home_routes
 from web.login import add_login_routes
 from web.masking import mask_numbers
 from web.pages.call_detail import add_call_detail_page
 from web.pages.call_log import CALL_REVIEW, add_call_log_page
 from web.pages.case_view import add_case_page
+from web.pages.console import add_console_page
 from web.pages.messages import add_messages_page
 from web.pages.search import add_search_page
 from web.permissions import unlisted
@@ -336,6 +338,8 @@ def build_app(
     add_messages_page(app)
     add_case_page(app)
     add_search_page(app)
+    add_console_feed(app)
+    add_console_page(app)
     add_account_routes(app)
     app.router.add_static("/static", STATIC_DIR)
     routes = [(r.method, r.resource.canonical) for r in app.router.routes() if r.resource]

@@ -98,7 +98,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         principal = await identify(request)
         if principal is None:
             raise Refusal(401, "unauthorised", "sign in, or send an API token", _challenge())
-        if request.method not in SAFE_METHODS or resource.canonical == "/api/live":
+        if request.method not in SAFE_METHODS or resource.canonical in WEBSOCKETS:
             check_origin(request, principal)
         if request.method not in SAFE_METHODS:
             await check_csrf(request, principal)
@@ -118,6 +118,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return refused(request, refusal)
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+WEBSOCKETS = frozenset({"/api/live", "/api/console/feed"})  # a foreign page may not open them
 
 
 def refused(request: web.Request, refusal: Refusal) -> web.StreamResponse:

@@ -88,6 +88,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/calls/{id}"): P.HEAR_CALLS,  # a transcript and recordings: web/privacy.py
     ("GET", "/messages"): P.MESSAGES,
     ("GET", "/cases/{id}"): P.CASES,
+    ("GET", "/console"): P.AGENT_STATE,  # an agent's own phone (their user's agent)
     ("GET", "/search"): P.HEAR_CALLS,  # transcripts: an agent finds the calls they took
     ("POST", "/messages/{id}/handled"): P.MESSAGES,
     ("GET", "/api/me"): P.SIGNED_IN,
@@ -106,6 +107,7 @@ ROUTES: Mapping[tuple[str, str], Permission] = {
     ("GET", "/api/messages"): P.MESSAGES,
     ("POST", "/api/messages/{id}/handled"): P.MESSAGES,
     ("GET", "/api/live"): P.READ_LIVE,
+    ("GET", "/api/console/feed"): P.AGENT_STATE,  # the agent's own phone (web/console.py)
     ("GET", "/api/calls/{id}/recordings"): P.HEAR_CALLS,
     ("GET", "/api/recordings/{id}/audio"): P.HEAR_CALLS,
     ("GET", "/api/calls/{id}/transcript"): P.HEAR_CALLS,

@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from crm.agents import AgentDirectory, AgentRecord
 from crm.clock import Clock
@@ -60,6 +60,8 @@ class AgentView:
     """Offers not answered in a row (reset by answering); too many pause the agent."""
     call_id: int | None
     """The call ringing, taken or being wrapped up; null otherwise."""
+    wrap_up_until: datetime | None
+    """When wrap-up ends by itself (ready again, unless ended early); null outside it."""
 
 
 @dataclass(eq=False)
@@ -75,6 +77,7 @@ class LiveAgent:
     misses: int = 0
     call_id: int | None = None
     wrap_up: asyncio.TimerHandle | None = field(default=None, repr=False)
+    wrap_up_until: datetime | None = None
 
     @property
     def state(self) -> AgentState:
@@ -98,6 +101,7 @@ class LiveAgent:
             since=self.since,
             misses=self.misses,
             call_id=self.call_id,
+            wrap_up_until=self.wrap_up_until if self.state is AgentState.WRAP_UP else None,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -182,6 +186,10 @@ class AgentRoster:
                 done()
 
         agent.wrap_up = asyncio.get_running_loop().call_later(seconds, finish)
+        # The hang-up's change was published before the length was known: the agent's
+        # screen counts down from this one.
+        agent.wrap_up_until = self._clock.now() + timedelta(seconds=seconds)
+        self._live.publish("agent", agent=agent.to_json())
 
     def ready_for(self, queue: str, *, any_skill: bool = False) -> list[LiveAgent]:
         return [a for a in self.agents.values() if a.ready and (any_skill or a.serves(queue))]
