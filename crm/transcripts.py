@@ -64,7 +64,7 @@ class Segment:
     __pydantic_config__ = DOCUMENTED_FIELDS
 
     speaker: Annotated[str, OneOf(tuple(SPEAKER_LABELS))]
-    """resident, agent or message."""
+    """resident, agent or message (audio: a file transcribed by itself, hotline transcribe)."""
     start_ms: int
     """Start, ms from the start of the conversation."""
     end_ms: int

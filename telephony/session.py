@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crm.calls import CallLog, EndReason, IvrChoice
+from crm.calls import CallLog, IvrChoice
+from crm.calls import EndReason as EndReason  # re-exported: where the reasons are stored
 from crm.clock import Clock
 from crm.messages import MessageBox, MessageReason
 from crm.phones import normalise_phone

@@ -44,7 +44,7 @@ from crm.rules import (
     Step,
 )
 from crm.staff import Role
-from crm.transcripts import JobRecord, JobStatus, Segment, Word
+from crm.transcripts import SPEAKER_LABELS, JobRecord, JobStatus, Segment, Word
 from telephony.acd.agent_state import AgentState, agent_machine
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
@@ -357,7 +357,7 @@ def test_record_fields_with_a_closed_set_of_values_list_them(doc: dict[str, Any]
         ("Recording", "role"): RecordingRole.ALL,
         ("Recording", "status"): RecordingStatus.ALL,
         ("JobRecord", "status"): JobStatus.ALL,
-        ("Turn", "speaker"): RecordingRole.SPEAKERS,
+        ("Turn", "speaker"): SPEAKER_LABELS,
         ("MessageRecord", "reason"): MessageReason.ALL,
         ("ResidentRecord", "source"): SOURCES,
         ("StateChangeRecord", "state"): AgentState,
