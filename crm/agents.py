@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,13 +22,26 @@ from sqlalchemy.orm import selectinload
 from crm import validation
 from crm.exceptions import Conflict, InvalidInput, NotFound, StorageError
 from crm.models import Agent, AgentSkill, AgentStateChange
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 # Channel technology/resource as Asterisk dials it: PJSIP/1001, Local/1001@sim-agents.
 ENDPOINT = re.compile(r"[A-Za-z][A-Za-z0-9]*/[A-Za-z0-9_.+@-]{1,80}")
 MAX_LEVEL = 10
-LOGGED_OUT = "logged-out"
+
+
+class AgentState(StrEnum):
+    """An agent's states, as stored (telephony/acd/agent_state.py moves agents between them)."""
+
+    LOGGED_OUT = "logged-out"
+    READY = "ready"
+    RINGING = "ringing"  # a call is offered; their softphone rings
+    ON_CALL = "on-call"
+    WRAP_UP = "wrap-up"  # after a call, time to finish notes before the next one
+    PAUSED = "paused"  # with a reason (break, training, missed calls …)
+
+
+LOGGED_OUT = AgentState.LOGGED_OUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +65,7 @@ class StateChangeRecord:
 
     __pydantic_config__ = DOCUMENTED_FIELDS
 
-    state: str
+    state: Annotated[str, OneOf(tuple(AgentState))]
     """The state entered."""
     reason: str | None
     """Pause reason when the state is paused, else null."""

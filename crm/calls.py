@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, String, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,11 +21,71 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import NotFound, StorageError
 from crm.models import Call, IvrStep, UTCDateTime
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
-INITIAL_STATE = "ringing"
-ENDED_STATE = "ended"
+
+class CallState(StrEnum):
+    """The states of one hotline call, as stored in ``state`` (telephony/call_state.py
+    has the machine that moves a call between them)."""
+
+    RINGING = "ringing"  # in Stasis, not yet answered
+    GREETING = "greeting"  # answered, company greeting playing
+    IVR = "ivr"  # walking the menu
+    ROUTING = "routing"  # choice made, routing announcement playing
+    HOLDING = "holding"  # waiting in the queue's holding bridge with music
+    CONNECTED = "connected"  # talking to an agent in a mixing bridge
+    MESSAGE = "message"  # leaving a message (留言)
+    FAREWELL = "farewell"  # we are ending the call politely (e.g. waited too long)
+    ENDED = "ended"
+
+
+INITIAL_STATE = CallState.RINGING
+ENDED_STATE = CallState.ENDED
+
+
+class Direction:
+    IN = "in"  # the resident called
+    OUT = "out"  # we called them: a case's call-back (回访)
+
+    ALL = (IN, OUT)
+
+
+class EndReason:
+    """Why a call ended, as stored in ``end_reason``."""
+
+    CALLER_HANGUP = "caller-hangup"
+    AGENT_HANGUP = "agent-hangup"  # the agent ended the conversation
+    HOLDING_TIMEOUT = "holding-timeout"
+    MESSAGE_LEFT = "message-left"
+    CALLBACK_REQUESTED = "callback-requested"  # left the line keeping their place
+    SERVICE_ERROR = "service-error"
+    CONNECT_FAILED = "connect-failed"  # an agent answered; caller and agent could not be bridged
+    ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
+    CHANNEL_LOST = "channel-lost"
+    SERVICE_RESTART = "service-restart"
+    # A call-back dialled from a case (telephony/acd/case_dialler.py).
+    AGENT_NO_ANSWER = "agent-no-answer"
+    NOT_REACHED = "not-reached"
+    TALKED = "talked"
+    AGENT_QUIT = "agent-hung-up-first"
+
+    ALL = (
+        CALLER_HANGUP,
+        AGENT_HANGUP,
+        HOLDING_TIMEOUT,
+        MESSAGE_LEFT,
+        CALLBACK_REQUESTED,
+        SERVICE_ERROR,
+        CONNECT_FAILED,
+        ASTERISK_RESTART,
+        CHANNEL_LOST,
+        SERVICE_RESTART,
+        AGENT_NO_ANSWER,
+        NOT_REACHED,
+        TALKED,
+        AGENT_QUIT,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +141,7 @@ class CallRecord:
     """Call id."""
     channel_id: str
     """Asterisk channel id."""
-    direction: str
+    direction: Annotated[str, OneOf(Direction.ALL)]
     """in: the resident called; out: we called them back (回访)."""
     caller_number: str | None
     """Caller id number; null when absent."""
@@ -105,14 +166,16 @@ class CallRecord:
     chosen, no class yet). The case reads it (see IvrChoice)."""
     queued_at: datetime | None
     """When the call was queued."""
-    state: str
-    """Last call state, e.g. ringing, ivr, queued, ended."""
+    state: Annotated[str, OneOf(tuple(CallState))]
+    """Last call state: ringing, greeting, ivr, routing, holding, connected, message,
+    farewell or ended."""
     ended_at: datetime | None
     """When it ended; null while live."""
-    end_reason: str | None
+    end_reason: Annotated[str, OneOf(EndReason.ALL)] | None
     """Why it ended: caller-hangup, agent-hangup, holding-timeout, callback-requested,
     message-left, asterisk-restart, channel-lost, service-restart, service-error or
-    connect-failed."""
+    connect-failed; a call-back dialled from a case: agent-no-answer, not-reached, talked
+    or agent-hung-up-first."""
     hangup_cause: int | None
     """Q.850 cause code reported by Asterisk."""
     hangup_cause_text: str | None

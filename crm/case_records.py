@@ -9,15 +9,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm import models as m
 from crm.exceptions import NotFound
-from crm.repository import DOCUMENTED_FIELDS, record_json
-from crm.rules import Kind, Rule, Step
+from crm.repository import DOCUMENTED_FIELDS, OneOf, record_json
+from crm.rules import (
+    SORTS,
+    SUBJECTS,
+    CallBackReason,
+    CallBackStatus,
+    Channel,
+    Kind,
+    Nature,
+    Outcome,
+    RepairClass,
+    Rule,
+    Satisfaction,
+    Status,
+    Step,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +58,7 @@ class DeadlineRecord:
     """Deadline id."""
     case_id: int
     """Its case."""
-    rule: str
+    rule: Annotated[str, OneOf(Rule.ALL)]
     """One of on-site, fixed, reply, price-review, complaint-on-site, call-back."""
     label: str
     """The rule as staff say it (急修到场, 维修完成, 咨询回复 …)."""
@@ -106,11 +120,11 @@ class RepairOrderRecord:
     """When the technician arrived."""
     completed_at: datetime | None
     """完成时间."""
-    verdict: str | None
+    verdict: Annotated[str, OneOf(Satisfaction.ALL)] | None
     """居民意见: satisfied / unsatisfied."""
-    repair_class: str
+    repair_class: Annotated[str, OneOf(RepairClass.ALL)]
     """urgent / general (急修 / 一般): decides the deadlines."""
-    suggested_class: str | None
+    suggested_class: Annotated[str, OneOf(RepairClass.ALL)] | None
     """What the IVR choice and the call's words suggested."""
     suggested_because: str | None
     """Why, e.g. 'words: 电梯, 漏水'."""
@@ -138,7 +152,7 @@ class StepRecord:
 
     __pydantic_config__ = DOCUMENTED_FIELDS
 
-    step: str
+    step: Annotated[str, OneOf(Step.ORDER)]
     """One of receive, classify, investigate, assign, resolve, call-back, review, archive."""
     label: str
     """接诉 辨诉 析诉 定责 处理 回访 总结 归档."""
@@ -158,11 +172,11 @@ class ComplaintRecord:
 
     id: int
     """Complaint id."""
-    nature: str | None
+    nature: Annotated[str, OneOf(Nature.ALL)] | None
     """valid / communication (有效投诉 / 沟通性投诉)."""
-    sort: str | None
+    sort: Annotated[str, OneOf(SORTS)] | None
     """For a communication complaint: help, inquiry, suggestion, venting (求助 咨询 建议 发泄)."""
-    subject: str | None
+    subject: Annotated[str, OneOf(SUBJECTS)] | None
     """equipment, attitude, quality, incident (设备 服务态度 服务质量 突发事件)."""
     reasonable: bool | None
     """Judged reasonable at 辨诉."""
@@ -172,9 +186,9 @@ class ComplaintRecord:
     """Goes to the manager in person."""
     responsible: str | None
     """Department or person made responsible (定责)."""
-    step: str
+    step: Annotated[str, OneOf(Step.ORDER)]
     """The step done last."""
-    next_step: str | None
+    next_step: Annotated[str, OneOf(Step.ORDER)] | None
     """The step to do next; null when archived."""
     causes: str | None
     """总结: causes."""
@@ -198,7 +212,7 @@ class CallBackAttemptRecord:
     """Who tried."""
     at: datetime
     """When."""
-    outcome: str | None
+    outcome: Annotated[str, OneOf(Outcome.ALL)] | None
     """One of reached, no-answer, busy, failed."""
 
 
@@ -212,15 +226,15 @@ class CallBackRecord:
     """Call-back id."""
     case_id: int
     """Its case."""
-    reason: str
+    reason: Annotated[str, OneOf(CallBackReason.ALL)]
     """satisfaction (after resolution) / promised-reply / queued."""
     due_at: datetime
     """When it is due (moves on after a try that did not reach the resident)."""
-    status: str
+    status: Annotated[str, OneOf(CallBackStatus.ALL)]
     """due, done, unreachable or cancelled."""
     reached: bool | None
     """Whether the resident was reached."""
-    satisfaction: str | None
+    satisfaction: Annotated[str, OneOf(Satisfaction.ALL)] | None
     """satisfied / unsatisfied (满意 / 不满意)."""
     remarks: str | None
     """What the resident said."""
@@ -249,15 +263,15 @@ class CaseRecord:
 
     id: int
     """Case id."""
-    kind: str
+    kind: Annotated[str, OneOf(Kind.ALL)]
     """One of inquiry, repair, complaint, emergency, message."""
     kind_label: str
     """The kind as staff say it: 咨询 / 报修 / 投诉 / 紧急求助 / 留言."""
     subtype: str | None
     """E.g. 家政 or 代订 for other requests logged as inquiries."""
-    channel: str
+    channel: Annotated[str, OneOf(Channel.ALL)]
     """How the contact came: phone, email, letter, walk-in, chat."""
-    status: str
+    status: Annotated[str, OneOf(Status.ALL)]
     """One of open, in-progress, waiting, resolved, closed, cancelled."""
     owner_agent_id: int | None
     """The agent who took it and follows it up (首问负责制)."""

@@ -11,15 +11,15 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, func, select, update
 
 from crm import models as m
 from crm.case_records import DeadlineRecord, deadline_record
 from crm.exceptions import InvalidQuery
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json
-from crm.rules import Rule
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json
+from crm.rules import Kind, Rule, Status
 from crm.uncancellable import uncancellable
 
 
@@ -36,9 +36,9 @@ class DeadlineItem:
 
     deadline: DeadlineRecord
     """The deadline."""
-    case_kind: str
+    case_kind: Annotated[str, OneOf(Kind.ALL)]
     """Its case's kind."""
-    case_status: str
+    case_status: Annotated[str, OneOf(Status.ALL)]
     """Its case's status."""
     case_summary: str
     """Its case's summary."""

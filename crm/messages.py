@@ -11,14 +11,14 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import func, insert, select, update
 
 from crm import validation
 from crm.exceptions import Conflict, NotFound
 from crm.models import Message
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -26,6 +26,8 @@ class MessageReason:
     ASKED = "asked"  # chose to leave a message in the menu
     NO_AGENTS = "no-agents"  # nobody of that queue is logged in
     OUT_OF_HOURS = "out-of-hours"
+
+    ALL = (ASKED, NO_AGENTS, OUT_OF_HOURS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class MessageRecord:
     """The call it was left in (see GET /api/calls/{id})."""
     queue: str | None
     """Queue the caller had chosen; null if none."""
-    reason: str
+    reason: Annotated[str, OneOf(MessageReason.ALL)]
     """asked (chose it in the menu), no-agents (nobody of the queue logged in) or out-of-hours."""
     recording: str | None
     """Name of the Asterisk stored recording; null if none."""

@@ -11,14 +11,14 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import selectinload
 
 from crm.exceptions import Conflict, NotFound
 from crm.models import QueueCallback, QueueCallbackAttempt
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -31,6 +31,7 @@ class CallbackStatus:
     CANCELLED = "cancelled"
 
     OPEN = (WAITING, DIALLING)
+    ALL = (WAITING, DIALLING, REACHED, FAILED, EXPIRED, CANCELLED)
 
 
 class AttemptOutcome:
@@ -39,6 +40,8 @@ class AttemptOutcome:
     BUSY = "busy"
     FAILED = "failed"
     AGENT_MISSED = "agent-missed"  # the agent did not pick up: not the resident's attempt
+
+    ALL = (REACHED, NO_ANSWER, BUSY, FAILED, AGENT_MISSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class AttemptRecord:
     """When the attempt started."""
     ended_at: datetime | None
     """When it ended; null while in progress."""
-    outcome: str | None
+    outcome: Annotated[str, OneOf(AttemptOutcome.ALL)] | None
     """reached, no-answer, busy, failed, or agent-missed (the agent did not pick up: does not count
     as one of the resident's attempts); null while in progress."""
 
@@ -76,7 +79,7 @@ class CallbackRecord:
     """The caller's original entry time: their place in line."""
     requested_at: datetime
     """When the call-back was booked."""
-    status: str
+    status: Annotated[str, OneOf(CallbackStatus.ALL)]
     """waiting (for its turn or retry time), dialling, reached, failed (attempts used up), expired
     or cancelled."""
     attempts: int

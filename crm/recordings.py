@@ -14,13 +14,13 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import insert, select, update
 
 from crm.exceptions import NotFound
 from crm.models import Call, Recording
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 
@@ -31,6 +31,7 @@ class RecordingRole:
     MESSAGE = "message"  # a message (留言): the caller alone
 
     SPEAKERS = (RESIDENT, AGENT, MESSAGE)
+    ALL = (MIXED, *SPEAKERS)
 
 
 class RecordingStatus:
@@ -42,6 +43,7 @@ class RecordingStatus:
     PURGED = "purged"
 
     UNSETTLED = (RECORDING, PENDING)
+    ALL = (RECORDING, PENDING, STORED, LOST, FAILED, PURGED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class RecordingRecord:
     """Recording id."""
     call_id: int
     """The call."""
-    role: str
+    role: Annotated[str, OneOf(RecordingRole.ALL)]
     """Whose audio: mixed (both speakers), resident, agent or message."""
     asterisk_name: str
     """The name Asterisk stored it under."""
@@ -64,7 +66,7 @@ class RecordingRecord:
     """When recording started."""
     ended_at: datetime | None
     """When it stopped."""
-    status: str
+    status: Annotated[str, OneOf(RecordingStatus.ALL)]
     """recording → pending (to copy) → stored → purged (retention); lost: Asterisk no
     longer had it; failed: could not start or could not be copied."""
     attempts: int

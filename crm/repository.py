@@ -19,7 +19,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from typing import Any
 
@@ -89,6 +89,24 @@ DOCUMENTED_FIELDS = {
     "use_attribute_docstrings": True,
     "json_schema_serialization_defaults_required": True,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """A record field whose values are a closed set, as ``Annotated[str, OneOf(Kind.ALL)]``.
+
+    The document lists them as the field's ``enum``, so a client can switch on them and a
+    value outside the set fails the API tests' response check. The set is the constants'
+    own tuple, never a copy. Pydantic asks ``Annotated`` metadata for its schema through
+    this hook by name, so the records still need no pydantic import.
+    """
+
+    values: tuple[str, ...]
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> dict[str, Any]:
+        generated: dict[str, Any] = dict(handler(schema))
+        generated["enum"] = list(self.values)
+        return generated
 
 
 def record_json(record: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,7 +30,7 @@ from crm import validation
 from crm.clock import Clock
 from crm.exceptions import Conflict, InvalidInput, InvalidQuery, NotFound
 from crm.models import AuditEntry, Resident, ResidentPhone, Room
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.uncancellable import uncancellable
 
 SOURCES = ("import", "call", "api")
@@ -85,7 +85,7 @@ class ResidentRecord:
     """Numbers as digits, first given first; family members may share one."""
     complete: bool
     """Identified: has a name and a room. Contacts made at hang-up are not."""
-    source: str
+    source: Annotated[str, OneOf(SOURCES)]
     """Where the resident came from: import, call or api."""
     note: str | None
     """Staff's note (e.g. hard of hearing, call after 18:00)."""

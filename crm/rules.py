@@ -321,6 +321,7 @@ class CallBackStatus:
     CANCELLED = "cancelled"  # the case was reopened or cancelled first
 
     SETTLED = (DONE, UNREACHABLE)
+    ALL = (DUE, DONE, UNREACHABLE, CANCELLED)
 
 
 class Outcome:

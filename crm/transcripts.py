@@ -16,7 +16,7 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.exceptions import Conflict, NotFound, StorageError
 from crm.models import TranscriptionJob, TranscriptSegment, TranscriptWord
-from crm.repository import DOCUMENTED_FIELDS, Repository, record_json, require_aware
+from crm.repository import DOCUMENTED_FIELDS, OneOf, Repository, record_json, require_aware
 from crm.search_index import index_call
 from crm.uncancellable import uncancellable
 
@@ -37,6 +37,8 @@ class JobStatus:
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+    ALL = (QUEUED, RUNNING, DONE, FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,8 @@ class Segment:
 
     __pydantic_config__ = DOCUMENTED_FIELDS
 
-    speaker: str
-    """resident, agent or message."""
+    speaker: Annotated[str, OneOf(tuple(SPEAKER_LABELS))]
+    """resident, agent or message (audio: a file transcribed by itself, hotline transcribe)."""
     start_ms: int
     """Start, ms from the start of the conversation."""
     end_ms: int
@@ -88,7 +90,7 @@ class JobRecord:
     """Job id."""
     call_id: int
     """The call."""
-    status: str
+    status: Annotated[str, OneOf(JobStatus.ALL)]
     """Where the job is: queued, running, done or failed."""
     attempts: int
     """Attempts so far (a restart counts one)."""

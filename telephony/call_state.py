@@ -1,22 +1,12 @@
-"""The states of one hotline call and the events that move it between them."""
+"""The events that move one hotline call between its states (``crm.calls.CallState``,
+which the call log stores), and the machine that applies them."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from crm.calls import CallState as CallState  # re-exported: where the states are stored
 from telephony.transitions import Machine
-
-
-class CallState(StrEnum):
-    RINGING = "ringing"  # in Stasis, not yet answered
-    GREETING = "greeting"  # answered, company greeting playing
-    IVR = "ivr"  # walking the menu
-    ROUTING = "routing"  # choice made, routing announcement playing
-    HOLDING = "holding"  # waiting in the queue's holding bridge with music
-    CONNECTED = "connected"  # talking to an agent in a mixing bridge
-    MESSAGE = "message"  # leaving a message (留言)
-    FAREWELL = "farewell"  # we are ending the call politely (e.g. waited too long)
-    ENDED = "ended"
 
 
 class CallEvent(StrEnum):

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from crm.calls import CallLog, IvrChoice
+from crm.calls import EndReason as EndReason  # re-exported: where the reasons are stored
 from crm.clock import Clock
 from crm.messages import MessageBox, MessageReason
 from crm.phones import normalise_phone
@@ -53,21 +54,6 @@ log = logging.getLogger(__name__)
 
 # ast_softhangup() flag Asterisk sets on every channel when it shuts down.
 SOFTHANGUP_SHUTDOWN = 0x04
-
-
-class EndReason:
-    """Why a call ended, as stored in ``end_reason``."""
-
-    CALLER_HANGUP = "caller-hangup"
-    AGENT_HANGUP = "agent-hangup"  # the agent ended the conversation
-    HOLDING_TIMEOUT = "holding-timeout"
-    MESSAGE_LEFT = "message-left"
-    CALLBACK_REQUESTED = "callback-requested"  # left the line keeping their place
-    SERVICE_ERROR = "service-error"
-    CONNECT_FAILED = "connect-failed"  # an agent answered; caller and agent could not be bridged
-    ASTERISK_RESTART = "asterisk-restart"  # Asterisk stopped or restarted under the call
-    CHANNEL_LOST = "channel-lost"
-    SERVICE_RESTART = "service-restart"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ import functools
 import logging
 from datetime import datetime
 
+from crm.calls import EndReason
 from telephony.acd.legs import OutboundLegs
 from telephony.ari.events import ApplicationReplaced, Event, StasisStart
 from telephony.ari.models import Channel
 from telephony.holding import HoldingArea
-from telephony.session import CallSession, EndReason, Hangup, SessionDeps
+from telephony.session import CallSession, Hangup, SessionDeps
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -21,11 +22,29 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from jsonschema import Draft202012Validator
 
 from crm.agents import StateChangeRecord
+from crm.calls import CallState, Direction, EndReason
 from crm.deadlines import Moment
-from crm.messages import MessageRecord
-from crm.queue_callbacks import AttemptRecord, CallbackRecord
-from crm.recordings import RecordingRecord
-from crm.transcripts import JobRecord, Segment, Word
+from crm.messages import MessageReason, MessageRecord
+from crm.queue_callbacks import AttemptOutcome, AttemptRecord, CallbackRecord, CallbackStatus
+from crm.recordings import RecordingRecord, RecordingRole, RecordingStatus
+from crm.residents import SOURCES
+from crm.rules import (
+    SORTS,
+    SUBJECTS,
+    CallBackReason,
+    CallBackStatus,
+    Channel,
+    Kind,
+    Nature,
+    Outcome,
+    RepairClass,
+    Rule,
+    Satisfaction,
+    Status,
+    Step,
+)
+from crm.staff import Role
+from crm.transcripts import SPEAKER_LABELS, JobRecord, JobStatus, Segment, Word
 from telephony.acd.agent_state import AgentState, agent_machine
 from telephony.acd.dispatcher import Acd
 from telephony.acd.live import LiveEvents
@@ -294,3 +313,83 @@ def test_every_error_id_is_in_the_document(doc: dict[str, Any]) -> None:
                         nested.get("properties", {}).get("error_id", {}).get("enum", [])
                     )
     assert {"unauthorised", "invalid-query", "stale-version", "call-not-found"} <= answered
+
+
+def enum_of(schema: dict[str, Any], record: str, field: str) -> set[str] | None:
+    """The values a record's field is documented to take (itself, or its non-null option)."""
+    prop = schema[record]["properties"][field]
+    for option in [prop, *prop.get("anyOf", [])]:
+        if "$ref" in option:
+            option = schema[option["$ref"].removeprefix(SCHEMA_REF)]
+        if "enum" in option:
+            return set(option["enum"])
+    return None
+
+
+def test_record_fields_with_a_closed_set_of_values_list_them(doc: dict[str, Any]) -> None:
+    """A client can switch on them; the sets are the code's own constants (crm.repository
+    OneOf), and each constant class's ALL holds every value it names."""
+    closed: dict[tuple[str, str], Iterable[str]] = {
+        ("CaseRecord", "kind"): Kind.ALL,
+        ("CaseRecord", "channel"): Channel.ALL,
+        ("CaseRecord", "status"): Status.ALL,
+        ("DeadlineItem", "case_kind"): Kind.ALL,
+        ("DeadlineItem", "case_status"): Status.ALL,
+        ("DeadlineRecord", "rule"): Rule.ALL,
+        ("RepairOrderRecord", "repair_class"): RepairClass.ALL,
+        ("RepairOrderRecord", "suggested_class"): RepairClass.ALL,
+        ("RepairOrderRecord", "verdict"): Satisfaction.ALL,
+        ("ComplaintRecord", "nature"): Nature.ALL,
+        ("ComplaintRecord", "sort"): SORTS,
+        ("ComplaintRecord", "subject"): SUBJECTS,
+        ("ComplaintRecord", "step"): Step.ORDER,
+        ("ComplaintRecord", "next_step"): Step.ORDER,
+        ("StepRecord", "step"): Step.ORDER,
+        ("CallBackRecord", "reason"): CallBackReason.ALL,
+        ("CallBackRecord", "status"): CallBackStatus.ALL,
+        ("CallBackRecord", "satisfaction"): Satisfaction.ALL,
+        ("CallBackAttemptRecord", "outcome"): Outcome.ALL,
+        ("CallRecord", "direction"): Direction.ALL,
+        ("CallRecord", "state"): CallState,
+        ("CallRecord", "end_reason"): EndReason.ALL,
+        ("CallbackRecord", "status"): CallbackStatus.ALL,
+        ("AttemptRecord", "outcome"): AttemptOutcome.ALL,
+        ("Recording", "role"): RecordingRole.ALL,
+        ("Recording", "status"): RecordingStatus.ALL,
+        ("JobRecord", "status"): JobStatus.ALL,
+        ("Turn", "speaker"): SPEAKER_LABELS,
+        ("MessageRecord", "reason"): MessageReason.ALL,
+        ("ResidentRecord", "source"): SOURCES,
+        ("StateChangeRecord", "state"): AgentState,
+        ("AgentView", "state"): AgentState,
+        ("Me", "role"): Role,
+    }
+    schemas = doc["components"]["schemas"]
+    wrong = {
+        (record, field): enum_of(schemas, record, field)
+        for (record, field), values in closed.items()
+        if enum_of(schemas, record, field) != {str(v) for v in values}
+    }
+    assert wrong == {}
+    for constants in (
+        Kind,
+        Channel,
+        Status,
+        Rule,
+        RepairClass,
+        Satisfaction,
+        Nature,
+        CallBackReason,
+        CallBackStatus,
+        Outcome,
+        Direction,
+        EndReason,
+        CallbackStatus,
+        AttemptOutcome,
+        RecordingRole,
+        RecordingStatus,
+        JobStatus,
+        MessageReason,
+    ):
+        named = {v for k, v in vars(constants).items() if k.isupper() and isinstance(v, str)}
+        assert set(constants.ALL) == named, constants.__name__

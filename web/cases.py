@@ -177,8 +177,8 @@ class CaseOpen(Body):
     unknown: ClassVar[str] = "is not a case field"
 
     kind: str = Field(description="Kind.", json_schema_extra=_enum(Kind.ALL))
-    channel: str | None = Field(None, description="Channel.", json_schema_extra=_enum(Channel.ALL))
-    summary: str | None = Field(None, description="1-200 characters.")
+    channel: str = Field(description="Channel.", json_schema_extra=_enum(Channel.ALL))
+    summary: str = Field(description="1-200 characters.")
     detail: str | None = Field(None, description="Up to 5000 characters.")
     subtype: str | None = Field(None, description="Up to 40 characters.")
     by: str | None = Field(None, description=BY)

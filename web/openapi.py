@@ -187,6 +187,11 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": generated[plan["body"]]}},
         }
+    elif declaration.accepts:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in declaration.accepts},
+        }
     responses: dict[str, Any] = {}
     for status, reply in sorted(declaration.replies.items()):
         schema = generated[plan[str(status)]] if str(status) in plan else None

@@ -141,7 +141,11 @@ async def list_recordings(request: web.Request, path: CallPath) -> web.StreamRes
     "/api/recordings/{id}/audio",
     operation_id="getRecordingAudio",
     summary="The audio of a stored recording (WAV, 8 kHz 16-bit mono)",
-    replies={200: Reply("The WAV file.", media_type="audio/wav")},
+    replies={
+        200: Reply("The WAV file.", media_type="audio/wav"),
+        206: Reply("The part of it a Range header asked for.", media_type="audio/wav"),
+        416: Reply("The Range header is malformed or starts past the end of the file."),
+    },
     errors=[ErrorId.NOT_FOUND, ErrorId.NO_AUDIO, ErrorId.PURGED, ErrorId.STORAGE_UNAVAILABLE],
 )
 async def recording_audio(
@@ -150,8 +154,7 @@ async def recording_audio(
     """no-audio says why (lost from Asterisk before the copy, copy failed, still copying).
     Range requests are answered 206, so a player seeks without fetching the whole file."""
     recording = await request.app[RECORDINGS].get(path.id)
-    # A player fetches a file in many ranges: one audit row per playback, at its start.
-    starting = request.http_range.start in (None, 0)
+    starting = _starts_playback(request)
     target = f"recording {recording.id} ({recording.role}) of call {recording.call_id}"
     action = "download" if query.download else "playback"
     if refused := await hearing_refused(request, recording.call_id, action, target, audit=starting):
@@ -169,6 +172,18 @@ async def recording_audio(
         name = f"call-{recording.call_id}-{recording.role}.wav"
         headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return web.FileResponse(stored, headers=headers)
+
+
+def _starts_playback(request: web.Request) -> bool:
+    """A player fetches a file in many ranges: one audit row per playback, at its start.
+
+    A Range header that does not parse is a request of its own (the file answers it 416,
+    as RFC 9110 says), so it is audited as a start rather than failing as a server error.
+    """
+    try:
+        return request.http_range.start in (None, 0)
+    except ValueError:
+        return True
 
 
 @route(

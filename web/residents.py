@@ -192,12 +192,8 @@ async def lookup(request: web.Request, query: LookupQuery) -> web.StreamResponse
     operation_id="importRoster",
     summary="Upload the roster file (CSV or tab-separated, as Excel saves it)",
     replies={200: Reply("What the import changed, and the rows it refused.", ImportReport)},
-    errors=[
-        ErrorId.INVALID_INPUT,
-        ErrorId.TOO_LARGE,
-        ErrorId.UNSUPPORTED_MEDIA_TYPE,
-        STORAGE,
-    ],
+    errors=[ErrorId.TOO_LARGE, STORAGE],
+    accepts=ROSTER_TYPES,
 )
 async def import_roster(request: web.Request, query: ImportQuery) -> web.StreamResponse:
     """The office uploads the roster file as it is; bad rows are reported, not fatal.

@@ -2,7 +2,8 @@
 
 ``@route(...)`` reads the handler's signature: a parameter ``path``, ``query`` or
 ``body`` annotated with a ``Params`` or ``Body`` model is parsed from the request and
-passed in, so the model a handler is given is the model the document describes. The
+passed in, so the model a handler is given is the model the document describes (a
+handler that reads a file as its body names the media types it ``accepts`` instead). The
 declaration also lists the replies per status (their body types) and the error ids the
 handler may answer on top of those its inputs imply (a query: invalid-query; a body:
 invalid-input); an id in the path that names nothing is the route's ``not_found`` id.
@@ -65,6 +66,7 @@ class Route:
     not_found: ErrorId = ErrorId.NOT_FOUND
     permission: Permission | None = None  # None: not in the table (never in a service)
     messages: Any = None  # a websocket's: the type of each message it sends
+    accepts: tuple[str, ...] = ()  # media types of a body the handler reads itself (a file)
 
     @property
     def errors(self) -> frozenset[ErrorId]:
@@ -72,7 +74,7 @@ class Route:
         implied: set[ErrorId] = set()
         if self.query is not None:
             implied.add(ErrorId.INVALID_QUERY)
-        if self.body is not None:
+        if self.body is not None or self.accepts:
             implied.add(ErrorId.INVALID_INPUT)
         return self.declared_errors | implied | self.permission_errors
 
@@ -86,7 +88,7 @@ class Route:
             found.add(ErrorId.FORBIDDEN)
         if self.method not in ("GET", "HEAD"):
             found |= {ErrorId.CSRF, ErrorId.BAD_ORIGIN}
-            if self.body is not None:
+            if self.body is not None or self.accepts:
                 found.add(ErrorId.UNSUPPORTED_MEDIA_TYPE)
         return frozenset(found)
 
@@ -123,6 +125,7 @@ def route(
     description: str | None = None,
     not_found: ErrorId = ErrorId.NOT_FOUND,
     messages: Any = None,
+    accepts: tuple[str, ...] = (),
 ) -> Callable[[RouteHandler], Route]:
     """Who may call the route is not declared here: web/permissions.py's table says, for
     every route (an app with a route missing from it refuses to start: web/app.py)."""
@@ -145,6 +148,7 @@ def route(
             not_found=not_found,
             permission=permission,
             messages=messages,
+            accepts=accepts,
         )
 
     return declare

@@ -10,16 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from crm.agents import AgentState as AgentState  # re-exported: where the states are stored
 from telephony.transitions import Machine
-
-
-class AgentState(StrEnum):
-    LOGGED_OUT = "logged-out"
-    READY = "ready"
-    RINGING = "ringing"  # a call is offered; their softphone rings
-    ON_CALL = "on-call"
-    WRAP_UP = "wrap-up"  # after a call, time to finish notes before the next one
-    PAUSED = "paused"  # with a reason (break, training, missed calls …)
 
 
 class AgentEvent(StrEnum):

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from crm.calls import CallLog
+from crm.calls import CallLog, Direction, EndReason
 from crm.desk import CrmDesk
 from crm.exceptions import InvalidInput, NotFound
 from crm.rules import CallBackStatus, IllegalTransition, Outcome
@@ -33,13 +33,6 @@ from telephony.recording.recorder import CallRecorder
 log = logging.getLogger(__name__)
 
 WRAP_UP_S = 30.0  # to enter the resident's answer before the next call is offered
-
-
-class EndReason:
-    AGENT_NO_ANSWER = "agent-no-answer"
-    NOT_REACHED = "not-reached"
-    TALKED = "talked"
-    AGENT_QUIT = "agent-hung-up-first"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +91,7 @@ class CaseDialler:
                 caller_name=None,
                 dialled_number=case.phone,
                 started_at=self.crm.clock.now(),
-                direction="out",
+                direction=Direction.OUT,
             )
         except Exception:
             self.roster.apply(agent, AgentEvent.CALLER_GONE)
