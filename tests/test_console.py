@@ -18,6 +18,7 @@ from telephony.config import Config
 from telephony.simulator import AgentBehaviour, AgentSimulator, Dtmf, ResidentSimulator, Wait
 from tests.browser import OFFICE_SCREEN, browser, page_shows, screenshot
 from tests.conftest import Hotline, with_queues
+from tests.polling import eventually
 from tests.test_access import PASSWORD
 from tests.test_acd_calls import add_agent
 from web.appkeys import STAFF
@@ -93,6 +94,20 @@ async def test_the_ringing_agent_alone_sees_the_caller_and_their_choice(
     await screenshot(mine, "console-wrap-up")
     await mine.click("button[data-action=ready]")  # 结束整理: end wrap-up early
     await page_shows(mine, "document.getElementById('state').dataset.state === 'ready'")
+
+    # The call opened an urgent repair the agent owns: on their list, counting down.
+    async def case_opened() -> bool:
+        status, body = await hotline.get("/api/cases", owner=str(li["id"]))
+        return status == 200 and body["total"] == 1
+
+    await eventually(case_opened, timeout_s=20, what="the call's case")
+    await mine.reload()
+    row = mine.locator(".mine tbody tr")
+    assert await row.count() == 1
+    assert "报修" in await row.inner_text()
+    assert "急修到场" in await row.inner_text()
+    await page_shows(mine, "document.querySelector('.countdown').textContent.includes(':')")
+    await screenshot(mine, "console-my-cases")
 
     assert any('"pop"' in frame for frame in my_frames)
     assert not any('"pop"' in frame or "13800001401" in frame for frame in their_frames)

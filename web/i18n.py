@@ -175,6 +175,10 @@ TEXTS: Mapping[str, Mapping[Language, str]] = {
             ("message_reason_out-of-hours", "非工作时间", "out of hours"),
             ("overdue", "已超时", "overdue"),
             ("nav_console", "坐席工作台", "Console"),
+            ("my_cases", "我的工单", "My cases"),
+            ("summary", "摘要", "Summary"),
+            ("time_left", "剩余时间", "Time left"),
+            ("no_my_cases", "您没有未结工单。", "You have no open cases."),
             ("console_title", "坐席工作台", "Agent console"),
             (
                 "console_no_agent",

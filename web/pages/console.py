@@ -7,10 +7,16 @@ session's CSRF token, so the page can do nothing the API would refuse.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from aiohttp import web
 
+from crm.case_records import CaseRecord
+from crm.cases import CaseQuery
 from web.appkeys import CONFIG, ROSTER
 from web.auth import principal_of
+from web.cases import CRM
+from web.console import OPEN
 from web.i18n import Words, language_of
 from web.pages.frame import page, refusal
 
@@ -25,9 +31,19 @@ async def console(request: web.Request) -> web.StreamResponse:
     if agent is None:
         words = Words(language_of(request))
         return refusal(request, 403, "forbidden_title", words("console_no_agent"))
+    mine, _ = await request.app[CRM].cases.list(
+        CaseQuery(owner_agent_id=agent.id, status=OPEN, limit=50)
+    )
     return page(
         request,
         "console.html",
         agent=agent.view(),
         pause_reasons=request.app[CONFIG].acd.pause_reasons,
+        my_cases=sorted(mine, key=_most_urgent),
     )
+
+
+def _most_urgent(case: CaseRecord) -> tuple[bool, datetime]:
+    """Overdue first, then the nearest open deadline; cases without one last."""
+    due = [d.due_at for d in case.deadlines if d.met_at is None and d.cancelled_at is None]
+    return (not case.overdue, min(due) if due else datetime.max.replace(tzinfo=UTC))

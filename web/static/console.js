@@ -54,6 +54,20 @@
   }
   setInterval(tick, 1000);
 
+  // My cases: each open deadline counts down; a passed one says by how much.
+  function countdowns() {
+    const now = Date.now();
+    document.querySelectorAll(".countdown").forEach(function (c) {
+      const left = (Date.parse(c.dataset.due) - now) / 1000;
+      const h = Math.floor(Math.abs(left) / 3600);
+      const text = (h ? h + "h " : "") + clock(Math.abs(left) % 3600);
+      c.textContent = left >= 0 ? text : words.overdue + " " + text;
+      c.classList.toggle("late", left < 0);
+    });
+  }
+  countdowns();
+  setInterval(countdowns, 1000);
+
   function item(list, text, cls) {
     const li = document.createElement("li");
     li.textContent = text;
