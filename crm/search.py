@@ -195,6 +195,7 @@ class CallSearch(Repository):
             if value is not None:
                 require_aware(name, value)
         async with self._transaction("search") as session:
+            await _custom_plans(session)
             window = await _id_window(session, since, until)
             calls = _CallQuery(session, wanted, window, since, until, queue, only_agent_id)
             cases = _CaseQuery(session, wanted, since, until, queue)
@@ -203,6 +204,17 @@ class CallSearch(Repository):
             items = await _call_hits(session, wanted, call_ids)
             case_hits = await _case_hits(session, wanted, case_ids)
         return SearchPage(items, total, more, case_hits, cases_total, cases_more, limit, offset)
+
+
+async def _custom_plans(session: AsyncSession) -> None:
+    """On PostgreSQL, plan each search for its own words and dates.
+
+    asyncpg prepares the statements; after five runs PostgreSQL may keep a generic plan
+    that cannot see the tsquery, planning a room number as if it were a common word
+    (3栋201 in a 30-day window went from 24 to 456 ms at a million calls).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def _id_window(
