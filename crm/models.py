@@ -175,6 +175,9 @@ class QueueEntry(Base):
     """One call's stay in one queue: the facts service level, ASA and abandon rate need."""
 
     __tablename__ = "queue_entry"
+    # The calls an agent took (crm.queue_facts.took_call) without reading the table: an
+    # agent's search reads the set of them (migration 0008).
+    __table_args__ = (Index("ix_queue_entry_agent_call", "agent_id", "call_id", "answered_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[int] = mapped_column(ForeignKey("call.id", ondelete="CASCADE"), index=True)

@@ -30,7 +30,8 @@ from crm.db import alembic_config, create_engine, make_sessionmaker, migrate
 from crm.exceptions import InvalidQuery
 from crm.queue_facts import QueueFacts
 from crm.rules import Kind, ServiceRules
-from crm.search import CallSearch, SearchPage
+from crm.search import COUNTED, CallSearch, SearchPage
+from crm.search_index import rebuild
 from crm.search_terms import BOUNDARY, document, marks, phrase, terms
 from crm.staff import Role, StaffDirectory
 from crm.transcripts import Segment, TranscriptBook
@@ -304,6 +305,74 @@ async def test_an_agent_finds_only_the_calls_they_took(books: Books) -> None:
     page = await books.find("漏水", only_agent_id=1)
     assert ([h.call_id for h in page.items], page.total) == ([theirs], 1)
     assert len(await books.found("漏水")) == 3
+
+
+async def test_an_agent_who_answered_a_call_twice_finds_it_once(books: Books) -> None:
+    """The agent's calls are a set of call ids: two answered entries make one hit."""
+    call_id = await books.call(LEAK, agent_id=1)
+    again = await books.facts.enter(call_id=call_id, queue="repair", tag=None, priority=0, at=T0)
+    await books.facts.answered(again, agent_id=1, at=T0 + timedelta(minutes=1))
+    page = await books.find("漏水", only_agent_id=1)
+    assert ([h.call_id for h in page.items], page.total) == ([call_id], 1)
+
+
+async def _many_calls(sessions: Any, n: int, text: str) -> list[int]:
+    """``n`` calls saying ``text``, one a minute from T0, indexed as migration 0007 does
+    (in bulk: through the books a thousand calls would take most of a minute)."""
+    async with sessions() as session, session.begin():
+        ids = []
+        for i in range(n):
+            call = m.Call(
+                channel_id=f"many-{i}",
+                started_at=T0 + timedelta(minutes=i),
+                state="ended",
+                queue="repair" if i % 2 else "inquiry",
+            )
+            session.add(call)
+            await session.flush()
+            ids.append(call.id)
+        await session.execute(
+            insert(m.TranscriptSegment),
+            [
+                {
+                    "call_id": c,
+                    "seq": 0,
+                    "speaker": "resident",
+                    "start_ms": 0,
+                    "end_ms": 1,
+                    "text": text,
+                }
+                for c in ids
+            ],
+        )
+        connection = await session.connection()
+        await connection.run_sync(rebuild)
+    return ids
+
+
+async def test_the_count_stops_at_a_thousand_and_says_more(migrated_db_url: str) -> None:
+    """More hits than COUNTED: total is COUNTED and total_more says so ("1 000+"); the
+    page is still the newest hits, as it is for the common word walked newest first."""
+    engine = one_connection_engine(migrated_db_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        ids = await _many_calls(sessions, COUNTED + 2, "楼上漏水了")
+        search = CallSearch(sessions)
+        page = await search.search("漏水", limit=5, offset=2)
+        assert (page.total, page.total_more) == (COUNTED, True)
+        assert [h.call_id for h in page.items] == ids[::-1][2:7]
+        assert [len(h.lines) for h in page.items] == [1] * 5
+        repair = await search.search("漏水", queue="repair", limit=3)  # COUNTED / 2 + 1
+        assert (repair.total, repair.total_more) == (COUNTED // 2 + 1, False)
+        assert [h.call_id for h in repair.items] == ids[::-1][:6:2]
+        window = await search.search(
+            "漏水", since=T0, until=T0 + timedelta(minutes=COUNTED + 1), limit=2
+        )
+        assert (window.total, window.total_more) == (COUNTED, True)
+        assert [h.call_id for h in window.items] == [ids[COUNTED], ids[COUNTED - 1]]
+        assert (page.cases_total, page.cases_total_more) == (0, False)
+    finally:
+        await engine.dispose()
 
 
 async def test_a_transcript_written_later_is_found_then(books: Books) -> None:
